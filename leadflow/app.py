@@ -1,0 +1,31 @@
+"""The FastAPI application: the routes of the services a process runs, on one app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+
+from services.ingest.api import router as ingest_router
+from services.routing.api import router as routing_router
+from services.scoring.api import router as scoring_router
+from shared import health
+from shared.http import Resources, install_error_handlers
+
+ROUTERS = {"ingest": ingest_router, "scoring": scoring_router, "routing": routing_router}
+
+
+def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
+    """An app serving health plus the routes of `services`; the embedded mode passes all three."""
+    app = FastAPI(
+        title="leadflow",
+        version="0.1.0",
+        description="Event-driven lead processing: touches in, BANT-qualified, staged and "
+        "routed leads out.",
+    )
+    app.state.resources = resources
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for name in services:
+        app.include_router(ROUTERS[name])
+    return app

@@ -1,0 +1,248 @@
+"""The `leadflow` command: the embedded mode, one service each, and database migrations."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from pydantic import ValidationError
+
+from shared.config import EMBEDDED_SESSION_TIMEOUT_MS, Settings
+
+log = logging.getLogger("leadflow")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # kafka-python is chatty at INFO (every connection and rebalance step).
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus command-line overrides; exits clearly when invalid."""
+    try:
+        settings = Settings()
+        return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = [
+            f"  LEADFLOW_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise CliError("invalid settings:\n" + "\n".join(lines)) from exc
+
+
+@contextlib.contextmanager
+def _exclusive(name: str, what: str) -> Iterator[None]:
+    """Hold an exclusive lock for the process's lifetime, or fail saying who holds it."""
+    path = Path(tempfile.gettempdir()) / f"leadflow-{name}.lock"
+    handle: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise CliError(f"another `leadflow up` ({holder}) is already running {what}") from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {__import__('os').getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _serve(app: object, *, settings: Settings) -> None:
+    """Serve the app with uvicorn until SIGINT or SIGTERM."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        lifespan="off",
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def _run_runtime(settings: Settings, *, services: Sequence[str], migrate: bool,
+                 banner: str) -> None:
+    from leadflow.runtime import Runtime
+    from shared.db import MigrationsOutOfDate
+
+    runtime = Runtime(settings=settings, services=services, migrate=migrate)
+    try:
+        try:
+            app = runtime.start()
+        except MigrationsOutOfDate as exc:
+            raise CliError(str(exc)) from exc
+        log.info(banner)
+        print(banner, flush=True)
+        _serve(app, settings=settings)
+    finally:
+        runtime.stop()
+
+
+def _port_free(host: str, port: int) -> bool:
+    from leadflow.embedded import port_is_open
+
+    return not port_is_open("127.0.0.1" if host in ("0.0.0.0", "") else host, port)
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    """Run broker (unless one is configured), migrations and all three services on one port."""
+    from leadflow.embedded import BrokerError, EmbeddedBroker, resolve_tansu_bin
+
+    settings = load_settings(http_port=args.port, http_host=args.host)
+    _configure_logging(settings)
+    locks = [(f"port-{settings.http_port}", f"on port {settings.http_port}")]
+    if settings.database_url.startswith("sqlite"):
+        db = settings.database_url.split("///", 1)[-1]
+        digest = hashlib.sha1(str(Path(db).resolve()).encode()).hexdigest()[:12]
+        locks.append((f"db-{digest}", f"on the database {db}"))
+    with contextlib.ExitStack() as stack:
+        for name, what in locks:
+            stack.enter_context(_exclusive(name, what))
+        if not _port_free(settings.http_host, settings.http_port):
+            raise CliError(
+                f"port {settings.http_port} is already in use; stop what listens there or "
+                f"choose another with --port / LEADFLOW_HTTP_PORT"
+            )
+        broker: EmbeddedBroker | None = None
+        if settings.kafka_bootstrap_servers is None:
+            try:
+                broker = EmbeddedBroker(binary=resolve_tansu_bin(settings.tansu_bin),
+                                        port=settings.broker_port)
+                stack.callback(broker.stop)
+                bootstrap = broker.start()
+            except BrokerError as exc:
+                raise CliError(str(exc)) from exc
+            update: dict[str, object] = {"kafka_bootstrap_servers": bootstrap}
+            if "kafka_session_timeout_ms" not in settings.model_fields_set:
+                update["kafka_session_timeout_ms"] = EMBEDDED_SESSION_TIMEOUT_MS
+            settings = settings.model_copy(update=update)
+        where = "embedded Tansu" if broker else "external Kafka"
+        banner = (
+            f"leadflow is up on http://{settings.http_host}:{settings.http_port} "
+            f"(broker: {where} at {settings.kafka_bootstrap_servers}; database: "
+            f"{_safe_url(settings.database_url)}). Ctrl-C stops it."
+        )
+        _run_runtime(settings, services=("ingest", "scoring", "routing"), migrate=True,
+                     banner=banner)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _cmd_service(name: str) -> object:
+    def run(args: argparse.Namespace) -> None:
+        settings = load_settings(http_port=args.port, http_host=args.host)
+        _configure_logging(settings)
+        if settings.kafka_bootstrap_servers is None:
+            raise CliError(f"`leadflow {name}` needs LEADFLOW_KAFKA_BOOTSTRAP_SERVERS "
+                           "(use `leadflow up` for the embedded broker)")
+        _run_runtime(
+            settings, services=(name,), migrate=False,
+            banner=f"leadflow {name} on http://{settings.http_host}:{settings.http_port} "
+                   f"(broker {settings.kafka_bootstrap_servers})",
+        )
+
+    run.__doc__ = f"Run the {name} service alone (as docker-compose does)."
+    return run
+
+
+def cmd_db(args: argparse.Namespace) -> None:
+    """Migrate the database, or show where it is."""
+    from shared.db import current_revisions, downgrade, head_revisions, make_engine, upgrade
+
+    settings = load_settings()
+    url = args.url or settings.database_url
+    if args.action == "upgrade":
+        upgrade(url, args.revision or "head")
+        print(f"database {_safe_url(url)} is at {args.revision or 'head'}")
+    elif args.action == "downgrade":
+        if not args.revision:
+            raise CliError("`leadflow db downgrade` needs a revision (e.g. `base` or `-1`)")
+        downgrade(url, args.revision)
+        print(f"database {_safe_url(url)} downgraded to {args.revision}")
+    else:
+        engine = make_engine(url)
+        try:
+            current = current_revisions(engine)
+        finally:
+            engine.dispose()
+        heads = head_revisions()
+        state = "up to date" if current == heads else "OUT OF DATE: run `leadflow db upgrade`"
+        print(f"current: {', '.join(sorted(current)) or '(none)'}; "
+              f"head: {', '.join(sorted(heads))}; {state}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def http_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--port", type=int, help="HTTP port (default LEADFLOW_HTTP_PORT or 8000)")
+        p.add_argument("--host", help="HTTP host (default LEADFLOW_HTTP_HOST or 127.0.0.1)")
+
+    up = sub.add_parser("up", help="run the whole system: embedded broker, SQLite, every service")
+    http_options(up)
+    up.set_defaults(func=cmd_up)
+    for name in ("ingest", "scoring", "routing"):
+        p = sub.add_parser(name, help=f"run the {name} service alone")
+        http_options(p)
+        p.set_defaults(func=_cmd_service(name))
+
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?", help="target revision (default head for upgrade)")
+    db.add_argument("--url", help="database URL (default LEADFLOW_DATABASE_URL)")
+    db.set_defaults(func=cmd_db)
+    return parser
+
+
+def _raise_system_exit(signum: int, _frame: object) -> None:
+    # uvicorn re-raises the signal it caught after a graceful shutdown; turning SIGTERM into
+    # SystemExit lets our `finally` blocks stop consumers and the broker instead of dying.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `leadflow` console script."""
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as exc:
+        print(f"leadflow: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""One process's running parts: database, producer, the chosen services' consumers, and the app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+from kafka.errors import KafkaError
+
+from leadflow.app import create_app
+from services.routing.consumer import build_consumer as build_routing_consumer
+from services.scoring.consumer import build_consumer as build_scoring_consumer
+from shared.config import Settings
+from shared.db import check_migrations, make_engine, make_session_factory, upgrade
+from shared.http import Resources
+from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("ingest", "scoring", "routing")
+CONSUMERS = {"scoring": build_scoring_consumer, "routing": build_routing_consumer}
+
+
+def wait_for_topics(*, settings: Settings, timeout_s: float = 30.0) -> None:
+    """Create leadflow's topics, waiting for a broker that is still starting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            ensure_topics(settings=settings)
+            return
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"Kafka at {settings.kafka_bootstrap_servers} is not reachable: {exc}"
+                ) from exc
+            time.sleep(0.5)
+
+
+class Runtime:
+    """Starts and stops what a leadflow process runs; `app` serves its HTTP routes."""
+
+    def __init__(self, *, settings: Settings, services: Iterable[str], migrate: bool = False):
+        self.settings = settings
+        self.services = [s for s in SERVICES if s in set(services)]
+        self.migrate = migrate
+        self.resources: Resources | None = None
+        self.app: FastAPI | None = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> FastAPI:
+        """Check (or run) migrations, create topics, start consumers; returns the app.
+
+        Raises `MigrationsOutOfDate` on an unmigrated database so the caller can say what to run.
+        """
+        settings = self.settings
+        if self.migrate:
+            upgrade(settings.database_url)
+        engine = make_engine(settings.database_url, echo=settings.database_echo)
+        try:
+            check_migrations(engine)
+        except Exception:
+            engine.dispose()
+            raise
+        wait_for_topics(settings=settings)
+        sessions = make_session_factory(engine)
+        producer = AsyncProducer(settings=settings)
+        consumers: list[ConsumerLoop] = [
+            CONSUMERS[name](settings=settings, sessions=sessions, producer=producer)
+            for name in self.services
+            if name in CONSUMERS
+        ]
+        self.resources = Resources(settings=settings, engine=engine, sessions=sessions,
+                                   producer=producer, consumers=consumers)
+        for loop in consumers:
+            thread = threading.Thread(target=loop.run, name=f"consumer-{loop.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.app = create_app(resources=self.resources, services=self.services)
+        return self.app
+
+    def wait_until_assigned(self, *, timeout_s: float = 30.0) -> bool:
+        """Block until every consumer has partitions (tests and readiness use it)."""
+        if self.resources is None:
+            return False
+        deadline = time.monotonic() + timeout_s
+        return all(
+            loop.assigned.wait(max(0.0, deadline - time.monotonic()))
+            for loop in self.resources.consumers
+        )
+
+    def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Stop consumers (finishing their batch), flush the producer, close the database."""
+        resources, self.resources = self.resources, None
+        if resources is None:
+            return
+        for loop in resources.consumers:
+            loop.stop()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("%s did not stop within %.0fs", thread.name, timeout_s)
+        self._threads.clear()
+        if resources.producer is not None:
+            try:
+                resources.producer.close()
+            except Exception:
+                log.exception("producer did not close cleanly")
+        resources.engine.dispose()

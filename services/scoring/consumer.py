@@ -1,0 +1,36 @@
+"""Scoring's Kafka entry: parse a touch envelope, run the handler in one transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.scoring.service import handle_touch
+from shared import outbox
+from shared.config import Settings
+from shared.db import transaction
+from shared.events import TouchEnvelope, utcnow
+from shared.kafka import AsyncProducer, ConsumerLoop, PoisonMessage, Record
+
+
+def build_consumer(
+    *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
+) -> ConsumerLoop:
+    """The scoring consumer: touch events in, lead changes out through the outbox."""
+
+    def handle(record: Record) -> None:
+        try:
+            envelope = TouchEnvelope.from_bytes(record.value)
+        except ValueError as exc:
+            raise PoisonMessage(f"not a touch envelope: {exc}") from exc
+        with transaction(sessions) as session:
+            handle_touch(session, envelope=envelope, settings=settings, now=utcnow())
+
+    return ConsumerLoop(
+        settings=settings,
+        topics=[settings.topic_touch_events],
+        group_id=settings.group_scoring,
+        handler=handle,
+        dlq=producer,
+        after_batch=lambda: outbox.flush(sessions=sessions, producer=producer),
+        name="scoring",
+    )

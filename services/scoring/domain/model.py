@@ -1,0 +1,83 @@
+"""The inputs and outputs of scoring, as plain data: touches and persona in, an assessment out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.domain import FunnelStage, JourneyStage, Qualification
+
+
+@dataclass(frozen=True)
+class Touch:
+    """One thing the buyer did, as scoring sees it."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    source: str = "api"
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Persona:
+    """Who the buyer is: title and firmographics."""
+
+    job_title: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    industry: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One rule's contribution to a BANT dimension, with its points after decay."""
+
+    event_id: str | None
+    type: str
+    at: datetime | None
+    rule: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A BANT dimension: score 0-100, whether it is met, and why."""
+
+    score: int
+    met: bool
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bant:
+    """Budget, authority, need and timing for one lead."""
+
+    budget: Dimension
+    authority: Dimension
+    need: Dimension
+    timing: Dimension
+
+    def dimensions(self) -> dict[str, Dimension]:
+        """The four dimensions by name."""
+        return {
+            "budget": self.budget,
+            "authority": self.authority,
+            "need": self.need,
+            "timing": self.timing,
+        }
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Scoring's decision for a lead: score, qualification, BANT and both stages."""
+
+    score: int
+    qualification: Qualification
+    bant: Bant
+    funnel_stage: FunnelStage | None
+    journey_stage: JourneyStage | None
+    model_version: str

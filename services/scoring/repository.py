@@ -1,0 +1,231 @@
+"""Scoring's tables and SQL: leads, their identities, touches, stage history and merges."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from shared.db import AutoId, TZDateTime, metadata
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=True, unique=True),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("job_title", String(300)),
+    Column("phone", String(64)),
+    Column("company_name", String(300)),
+    Column("company_domain", String(255), index=True),
+    Column("industry", String(200)),
+    Column("employees", Integer),
+    Column("annual_revenue", Float),
+    Column("country", String(64)),
+    Column("score", Integer, nullable=False, default=0),
+    Column("qualification", String(20), nullable=False, index=True),
+    Column("funnel_stage", String(32), index=True),
+    Column("journey_stage", String(32)),
+    Column("bant", JSON, nullable=False),
+    Column("model_version", String(50), nullable=False),
+    Column("last_touch_at", TZDateTime),
+    Column("created_at", TZDateTime, nullable=False),
+    Column("updated_at", TZDateTime, nullable=False, index=True),
+)
+
+lead_identities = Table(
+    "lead_identities",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # "email" | "anonymous_id"
+    Column("value", String(320), primary_key=True),
+    Column("lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("created_at", TZDateTime, nullable=False),
+)
+
+touches = Table(
+    "touches",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("occurred_at", TZDateTime, nullable=False),
+    Column("received_at", TZDateTime, nullable=False),
+    Column("properties", JSON, nullable=False),
+    Index("ix_touches_lead_id_occurred_at", "lead_id", "occurred_at"),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"), nullable=False),
+    Column("track", String(20), nullable=False),  # "funnel" | "journey" | "qualification"
+    Column("from_stage", String(32)),
+    Column("to_stage", String(32)),
+    Column("at", TZDateTime, nullable=False),
+    Column("cause_event_id", String(200)),
+    Column("rule", String(100)),
+    Column("seconds_in_previous", Float),
+    Index("ix_stage_history_lead_id_at", "lead_id", "at"),
+)
+
+lead_merges = Table(
+    "lead_merges",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("into_lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("from_lead_id", String(36), nullable=False),
+    Column("cause_event_id", String(200), nullable=False),
+    Column("identities", JSON, nullable=False),
+    Column("at", TZDateTime, nullable=False),
+)
+
+
+def lead_id_by_identity(session: Session, *, kind: str, value: str) -> str | None:
+    """The lead that owns an identity, or None."""
+    return session.execute(
+        select(lead_identities.c.lead_id).where(
+            lead_identities.c.kind == kind, lead_identities.c.value == value
+        )
+    ).scalar_one_or_none()
+
+
+def get_lead(session: Session, *, lead_id: str, for_update: bool = False) -> Row | None:
+    """One lead row, locked for update where the database supports it."""
+    query = select(leads).where(leads.c.id == lead_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.execute(query).first()
+
+
+def insert_lead(session: Session, *, values: dict[str, Any]) -> None:
+    """Create a lead row."""
+    session.execute(insert(leads).values(**values))
+
+
+def update_lead(session: Session, *, lead_id: str, values: dict[str, Any]) -> None:
+    """Change columns of a lead row."""
+    session.execute(update(leads).where(leads.c.id == lead_id).values(**values))
+
+
+def add_identity(session: Session, *, lead_id: str, kind: str, value: str, at: datetime) -> None:
+    """Attach an identity to a lead."""
+    session.execute(
+        insert(lead_identities).values(kind=kind, value=value, lead_id=lead_id, created_at=at)
+    )
+
+
+def identities_of(session: Session, *, lead_ids: Sequence[str]) -> dict[str, list[Row]]:
+    """Every identity of each lead, oldest first."""
+    rows = session.execute(
+        select(lead_identities)
+        .where(lead_identities.c.lead_id.in_(lead_ids))
+        .order_by(lead_identities.c.created_at, lead_identities.c.value)
+    ).all()
+    found: dict[str, list[Row]] = {lead_id: [] for lead_id in lead_ids}
+    for row in rows:
+        found[row.lead_id].append(row)
+    return found
+
+
+def move_lead_history(session: Session, *, from_lead_id: str, into_lead_id: str) -> list[Row]:
+    """Re-home one lead's identities, touches and stage history onto another; returns identities moved."""
+    moved = session.execute(
+        select(lead_identities).where(lead_identities.c.lead_id == from_lead_id)
+    ).all()
+    for table in (lead_identities, touches, stage_history):
+        session.execute(
+            update(table).where(table.c.lead_id == from_lead_id).values(lead_id=into_lead_id)
+        )
+    session.execute(
+        update(lead_merges)
+        .where(lead_merges.c.into_lead_id == from_lead_id)
+        .values(into_lead_id=into_lead_id)
+    )
+    return moved
+
+
+def delete_lead(session: Session, *, lead_id: str) -> None:
+    """Remove a lead row (after its history was moved)."""
+    session.execute(delete(leads).where(leads.c.id == lead_id))
+
+
+def record_merge(
+    session: Session, *, into_lead_id: str, from_lead_id: str, cause_event_id: str,
+    identities: list[dict[str, str]], at: datetime,
+) -> None:
+    """Keep the fact that two leads became one."""
+    session.execute(
+        insert(lead_merges).values(
+            into_lead_id=into_lead_id, from_lead_id=from_lead_id, cause_event_id=cause_event_id,
+            identities=identities, at=at,
+        )
+    )
+
+
+def insert_touch(session: Session, *, values: dict[str, Any]) -> None:
+    """Store a touch."""
+    session.execute(insert(touches).values(**values))
+
+
+def touches_of(session: Session, *, lead_id: str) -> list[Row]:
+    """A lead's touches in the order they happened."""
+    return session.execute(
+        select(touches)
+        .where(touches.c.lead_id == lead_id)
+        .order_by(touches.c.occurred_at, touches.c.event_id)
+    ).all()
+
+
+def last_transition_at(session: Session, *, lead_id: str, track: str) -> datetime | None:
+    """When the track last changed for this lead."""
+    return session.execute(
+        select(stage_history.c.at)
+        .where(stage_history.c.lead_id == lead_id, stage_history.c.track == track)
+        .order_by(stage_history.c.at.desc(), stage_history.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def add_transition(session: Session, *, values: dict[str, Any]) -> None:
+    """Store one stage or qualification transition."""
+    session.execute(insert(stage_history).values(**values))
+
+
+def list_leads(
+    session: Session, *, email: str | None, after_id: str | None, limit: int
+) -> list[Row]:
+    """A page of leads ordered by id, optionally those with one email."""
+    query = select(leads).order_by(leads.c.id).limit(limit)
+    if email is not None:
+        query = query.where(
+            leads.c.id.in_(
+                select(lead_identities.c.lead_id).where(
+                    lead_identities.c.kind == "email", lead_identities.c.value == email
+                )
+            )
+        )
+    if after_id is not None:
+        query = query.where(leads.c.id > after_id)
+    return session.execute(query).all()

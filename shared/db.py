@@ -1,0 +1,200 @@
+"""Database plumbing: one metadata with a naming convention, engines for SQLite and PostgreSQL,
+sessions, the migration check, and the tables every consumer shares (dedupe, outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# Timestamps are stored timezone-aware; SQLite keeps them as text and gives back naive values,
+# which `as_utc` repairs on the way out.
+TZDateTime = DateTime(timezone=True)
+
+# BigInteger primary keys autoincrement on PostgreSQL but not on SQLite; this variant does both.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("processed_at", TZDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("topic", String(255), nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False, default=list),
+    Column("created_at", TZDateTime, nullable=False),
+)
+
+
+class MigrationsOutOfDate(RuntimeError):
+    """The database schema is not at the revision this code expects."""
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for the URL, with SQLite tuned for several threads writing."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin_immediate(conn):  # type: ignore[no-untyped-def]
+            # Take the write lock at BEGIN so two writers queue instead of failing with
+            # "database is locked" when a read transaction upgrades to a write.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_no_autobegin(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None
+
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (we hand them to pydantic)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits on success and rolls back on any error."""
+    with sessions() as session, session.begin():
+        yield session
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Give back a timezone-aware UTC time whatever the driver returned."""
+    from datetime import UTC
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def mark_processed(session: Session, *, consumer: str, event_id: str, at: datetime) -> bool:
+    """Record that `consumer` handled `event_id`; False if it already had (a duplicate)."""
+    seen = session.execute(
+        select(processed_events.c.event_id).where(
+            processed_events.c.consumer == consumer, processed_events.c.event_id == event_id
+        )
+    ).first()
+    if seen:
+        return False
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(processed_events).values(consumer=consumer, event_id=event_id,
+                                                processed_at=at)
+            )
+    except IntegrityError:
+        return False  # a concurrent instance got there first
+    return True
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+def migrations_dir() -> Path:
+    """Where the Alembic environment lives (shipped as the `migrations` package)."""
+    import migrations
+
+    return Path(migrations.__file__).parent
+
+
+def alembic_config(url: str):  # type: ignore[no-untyped-def]
+    """An Alembic config pointing at our migrations and the given database."""
+    from alembic.config import Config
+
+    cfg = Config(str(migrations_dir() / "alembic.ini"))
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    # ConfigParser interpolation would eat a '%' in a URL-encoded password.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database up to `revision`."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Migrate the database down to `revision`."""
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    """The revisions the database is at (empty when unmigrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def head_revisions() -> set[str]:
+    """The revisions this code expects."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def check_migrations(engine: Engine) -> None:
+    """Raise `MigrationsOutOfDate` naming the command to run unless the schema is at head."""
+    current, heads = current_revisions(engine), head_revisions()
+    if current == heads:
+        return
+    state = "not migrated" if not current else f"at {', '.join(sorted(current))}"
+    raise MigrationsOutOfDate(
+        f"the database {engine.url.render_as_string(hide_password=True)} is {state}, "
+        f"this code needs {', '.join(sorted(heads))}: run `leadflow db upgrade`"
+    )

@@ -1,0 +1,218 @@
+"""The event contract: the native touch event, its Kafka envelope, and the lead-change message."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+# Types the scoring model knows today; anything else is accepted and stored (marketing
+# platforms invent new ones) but scores nothing unless the model names it.
+KNOWN_TYPES = frozenset(
+    {
+        "page_view", "content_download", "email_open", "email_click", "form_submit",
+        "webinar_registered", "webinar_attended", "demo_requested", "trial_started",
+        "trial_activated", "pricing_viewed", "review_viewed", "cart_add", "checkout_started",
+        "order_completed", "meeting_booked", "unsubscribe", "identify",
+    }
+)
+
+_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+# Deliberately loose: one @, something either side, a dot in the domain. Real validation of
+# a mailbox is the SMTP server's job; this catches typos such as a missing @.
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(email: str) -> str:
+    """Canonical form of an email address: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def lead_key_for(*, email: str | None, anonymous_id: str | None) -> str:
+    """The Kafka key of a touch: the normalised email, else the anonymous id."""
+    if email:
+        return f"email:{normalize_email(email)}"
+    if anonymous_id:
+        return f"anon:{anonymous_id}"
+    raise ValueError("a lead needs an email or an anonymous_id")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CompanyIn(_Strict):
+    """Firmographics of the lead's company, as a marketing platform reports them."""
+
+    name: str | None = Field(None, max_length=300)
+    domain: str | None = Field(None, max_length=255)
+    industry: str | None = Field(None, max_length=200)
+    employees: int | None = Field(None, ge=0, le=10_000_000)
+    annual_revenue: float | None = Field(None, ge=0)
+    country: str | None = Field(None, max_length=64)
+
+    @field_validator("domain")
+    @classmethod
+    def _normalize_domain(cls, value: str | None) -> str | None:
+        """Lower-case the domain and drop a scheme or `www.` a form may have added."""
+        if not value:
+            return None
+        value = value.lower().removeprefix("https://").removeprefix("http://")
+        return value.split("/", 1)[0].removeprefix("www.") or None
+
+
+class LeadIn(_Strict):
+    """Who the touch is from; at least one of email and anonymous_id."""
+
+    email: str | None = Field(None, max_length=320)
+    anonymous_id: str | None = Field(None, max_length=200)
+    first_name: str | None = Field(None, max_length=200)
+    last_name: str | None = Field(None, max_length=200)
+    job_title: str | None = Field(None, max_length=300)
+    phone: str | None = Field(None, max_length=64)
+    company: CompanyIn | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str | None) -> str | None:
+        """Normalise the email and refuse one without a mailbox and a domain."""
+        if value is None or value == "":
+            return None
+        if not _EMAIL_RE.match(value):
+            raise ValueError("is not an email address")
+        return normalize_email(value)
+
+    @field_validator("anonymous_id")
+    @classmethod
+    def _blank_anonymous_id(cls, value: str | None) -> str | None:
+        """An empty anonymous id identifies nobody."""
+        return value or None
+
+    @model_validator(mode="after")
+    def _needs_identity(self) -> LeadIn:
+        """Refuse a touch that names nobody."""
+        if not self.email and not self.anonymous_id:
+            raise ValueError("lead needs at least one of email or anonymous_id")
+        return self
+
+
+class TouchEventIn(_Strict):
+    """A native touch event as clients post it to `POST /v1/events`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "evt-2026-11-22-0001",
+                    "type": "pricing_viewed",
+                    "occurred_at": "2026-11-22T10:15:00Z",
+                    "source": "web",
+                    "lead": {
+                        "email": "ana@acme.example",
+                        "first_name": "Ana",
+                        "job_title": "VP Operations",
+                        "company": {"name": "Acme", "domain": "acme.example", "employees": 250},
+                    },
+                    "properties": {"url": "https://seller.example/pricing"},
+                }
+            ]
+        },
+    )
+
+    event_id: str | None = Field(None, min_length=1, max_length=200)
+    type: str = Field(..., min_length=1, max_length=64)
+    occurred_at: datetime | None = None
+    source: str = Field("api", min_length=1, max_length=64)
+    lead: LeadIn
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _valid_type(cls, value: str) -> str:
+        """Event types are lower-case identifiers, so rules can name them."""
+        if not _TYPE_RE.match(value):
+            raise ValueError("must be a lower-case identifier such as 'page_view'")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        """Read a time without an offset as UTC, the way most platforms mean it."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class TouchEnvelope(BaseModel):
+    """What ingest puts on `leadflow.touch-events`: the event plus the edge's facts about it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = SCHEMA_VERSION
+    event_id: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    source: str
+    lead_key: str
+    lead: LeadIn
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_native(cls, event: TouchEventIn, *, received_at: datetime) -> TouchEnvelope:
+        """Wrap a validated native event; an event without an id gets a fresh one."""
+        return cls(
+            event_id=event.event_id or str(uuid.uuid4()),
+            type=event.type,
+            occurred_at=event.occurred_at or received_at,
+            received_at=received_at,
+            source=event.source,
+            lead_key=lead_key_for(email=event.lead.email, anonymous_id=event.lead.anonymous_id),
+            lead=event.lead,
+            properties=event.properties,
+        )
+
+    def to_bytes(self) -> bytes:
+        """Serialise for Kafka."""
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> TouchEnvelope:
+        """Parse a Kafka value; raises on malformed input (a poison message)."""
+        return cls.model_validate(orjson.loads(raw))
+
+
+class LeadChange(BaseModel):
+    """What scoring puts on `leadflow.lead-changes` after a lead changed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = SCHEMA_VERSION
+    event_id: str
+    lead_id: str
+    cause_event_id: str
+    occurred_at: datetime
+    changes: dict[str, Any] = Field(default_factory=dict)
+    lead: dict[str, Any]
+
+    def to_bytes(self) -> bytes:
+        """Serialise for Kafka."""
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LeadChange:
+        """Parse a Kafka value; raises on malformed input (a poison message)."""
+        return cls.model_validate(orjson.loads(raw))
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)

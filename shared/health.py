@@ -1,0 +1,63 @@
+"""Liveness and readiness: `/healthz` says the process is up, `/readyz` whether it can do its work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from shared.db import MigrationsOutOfDate, check_migrations
+from shared.http import ResourcesDep
+from shared.kafka import broker_reachable
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    """Always 200 while the process serves requests."""
+    return {"status": "ok"}
+
+
+def _check(name: str, probe: Callable[[], str | None]) -> dict[str, Any]:
+    try:
+        problem = probe()
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    return {"name": name, "ok": problem is None, **({"error": problem} if problem else {})}
+
+
+@router.get("/readyz", summary="Broker, database, migrations and consumers are ready")
+def readyz(resources: ResourcesDep) -> JSONResponse:
+    """200 when everything this process needs is ready; 503 naming what is not."""
+
+    def database() -> str | None:
+        with resources.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+
+    def migrations() -> str | None:
+        try:
+            check_migrations(resources.engine)
+        except MigrationsOutOfDate as exc:
+            return str(exc)
+        return None
+
+    def broker() -> str | None:
+        if broker_reachable(settings=resources.settings):
+            return None
+        return f"Kafka broker {resources.settings.kafka_bootstrap_servers} is not reachable"
+
+    checks = [_check("database", database), _check("migrations", migrations),
+              _check("broker", broker)]
+    for loop in resources.consumers:
+        checks.append(_check(
+            f"consumer:{loop.name}",
+            lambda loop=loop: None if loop.assigned.is_set() else "no partitions assigned yet",
+        ))
+    ready = all(c["ok"] for c in checks)
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                        status_code=200 if ready else 503)

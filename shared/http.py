@@ -1,0 +1,126 @@
+"""HTTP plumbing shared by every service: the common error body, dependency aliases, health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.config import Settings
+from shared.kafka import AsyncProducer, ConsumerLoop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    """What request handlers need from the running process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    producer: AsyncProducer | None = None
+    consumers: list[ConsumerLoop] = field(default_factory=list)
+
+
+class ApiError(Exception):
+    """An error with a status, a stable code and a message for the client."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, details: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    """The one error body format: `{"error": {"code", "message", "details"}}`."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """`body.lead.email` style path of a validation error, without the leading `body`."""
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Pydantic errors as `{"field", "error"}` pairs a client can act on."""
+    return [{"field": field_path(e.get("loc", ())), "error": e.get("msg", "invalid")}
+            for e in errors]
+
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+                 415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+                 503: "unavailable"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, ours or the framework's, answer with the common body."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse(error_body("invalid_json", "request body is not valid JSON"),
+                                status_code=400)
+        details = validation_details(errors)
+        message = "; ".join(f"{d['field']}: {d['error']}" for d in details[:5])
+        return JSONResponse(error_body("validation_error", message, details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+def get_resources(request: Request) -> Resources:
+    """The process resources the app was started with."""
+    return request.app.state.resources
+
+
+def get_settings_dep(resources: Annotated[Resources, Depends(get_resources)]) -> Settings:
+    """The process settings."""
+    return resources.settings
+
+
+def get_session(resources: Annotated[Resources, Depends(get_resources)]) -> Iterator[Session]:
+    """A database session for one request."""
+    with resources.sessions() as session:
+        yield session
+
+
+def get_producer(resources: Annotated[Resources, Depends(get_resources)]) -> AsyncProducer:
+    """The process's Kafka producer (ingest only)."""
+    if resources.producer is None:
+        raise HTTPException(503, "this process has no Kafka producer")
+    return resources.producer
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ProducerDep = Annotated[AsyncProducer, Depends(get_producer)]

@@ -1,0 +1,391 @@
+"""Kafka plumbing on kafka-python: topic set-up, an asyncio-safe producer, and the one consumer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+class PublishError(Exception):
+    """The broker did not acknowledge a record in time (or refused it)."""
+
+
+class PoisonMessage(Exception):
+    """A record that can never be processed (malformed, invalid): straight to the DLQ."""
+
+
+def ensure_topics(*, settings: Settings, topics: Iterable[str] | None = None) -> None:
+    """Create leadflow's topics where missing; existing ones are left as they are."""
+    wanted = list(topics or settings.topics)
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.kafka_client_id}-admin"
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(t, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+            for t in wanted
+            if t not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race; that is the state we wanted
+    finally:
+        admin.close()
+
+
+def broker_reachable(*, settings: Settings, timeout_s: float = 1.0) -> bool:
+    """True if any bootstrap server accepts a TCP connection."""
+    for server in settings.bootstrap_servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port)),
+                                          timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def make_producer(*, settings: Settings) -> KafkaProducer:
+    """An idempotent, acks=all producer: a send is durable once its future resolves."""
+    return KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.kafka_client_id}-producer",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.kafka_linger_ms,
+        request_timeout_ms=int(settings.kafka_publish_timeout_s * 1000),
+        max_block_ms=int(settings.kafka_publish_timeout_s * 1000),
+    )
+
+
+class AsyncProducer:
+    """Publishes from asyncio code without blocking the loop or awaiting kafka-python futures.
+
+    kafka-python's futures resolve on its sender thread; each one is bridged to an asyncio
+    future with `call_soon_threadsafe`. Concurrent requests share the producer's batches
+    (linger_ms), so the per-record network work is paid once per batch, not per request.
+    """
+
+    def __init__(self, *, settings: Settings, producer: KafkaProducer | None = None) -> None:
+        self._settings = settings
+        self._producer = producer or make_producer(settings=settings)
+
+    async def publish(
+        self, *, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None:
+        """Send one record and return once the broker has acknowledged it."""
+        await self.publish_many(topic=topic, records=[(key, value, headers or [])])
+
+    async def publish_many(
+        self, *, topic: str, records: Sequence[tuple[bytes | None, bytes, Headers]]
+    ) -> None:
+        """Send records and return once the broker acknowledged every one; raise otherwise."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in records]
+
+        def resolve(fut: asyncio.Future, error: BaseException | None) -> None:
+            if fut.done():
+                return
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(PublishError(str(error) or type(error).__name__))
+
+        for (key, value, headers), fut in zip(records, futures, strict=True):
+            try:
+                kafka_future = self._producer.send(topic, key=key, value=value, headers=headers)
+            except KafkaError as exc:  # e.g. metadata not available within max_block_ms
+                raise PublishError(str(exc) or type(exc).__name__) from exc
+            kafka_future.add_callback(
+                lambda _md, f=fut: loop.call_soon_threadsafe(resolve, f, None)
+            )
+            kafka_future.add_errback(
+                lambda exc, f=fut: loop.call_soon_threadsafe(resolve, f, exc)
+            )
+        try:
+            async with asyncio.timeout(self._settings.kafka_publish_timeout_s):
+                await asyncio.gather(*futures)
+        except TimeoutError as exc:
+            raise PublishError("broker did not acknowledge in time") from exc
+        finally:
+            for fut in futures:
+                if not fut.done():
+                    fut.cancel()
+
+    def publish_sync(
+        self, *, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None:
+        """Send one record from a plain thread and block until it is acknowledged."""
+        try:
+            self._producer.send(topic, key=key, value=value, headers=headers or []).get(
+                timeout=self._settings.kafka_publish_timeout_s
+            )
+        except KafkaError as exc:
+            raise PublishError(str(exc) or type(exc).__name__) from exc
+
+    def publish_many_sync(
+        self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
+    ) -> None:
+        """Send (topic, key, value, headers) records from a plain thread; block until all are acked."""
+        try:
+            futures = [
+                self._producer.send(topic, key=key, value=value, headers=headers)
+                for topic, key, value, headers in records
+            ]
+            deadline = time.monotonic() + self._settings.kafka_publish_timeout_s
+            for future in futures:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
+        except KafkaError as exc:
+            raise PublishError(str(exc) or type(exc).__name__) from exc
+
+    def close(self) -> None:
+        """Flush what is buffered and close the connection."""
+        try:
+            self._producer.flush(timeout=self._settings.kafka_publish_timeout_s)
+        finally:
+            self._producer.close(timeout=self._settings.kafka_publish_timeout_s)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed Kafka record, as handlers see it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = field(default_factory=list)
+    timestamp_ms: int | None = None
+
+    def header(self, name: str) -> bytes | None:
+        """The first header of that name, or None."""
+        return next((v for k, v in self.headers if k == name), None)
+
+
+Handler = Callable[[Record], None]
+
+
+def _event_id_of(value: bytes) -> str:
+    """Best-effort event id for log lines, even from a value that does not parse."""
+    try:
+        import orjson
+
+        parsed = orjson.loads(value)
+        return str(parsed.get("event_id", "?")) if isinstance(parsed, dict) else "?"
+    except Exception:
+        return "?"
+
+
+class ConsumerLoop:
+    """The consumer loop every service uses.
+
+    Poll a batch; hand each record to the handler, which makes its work durable (its own
+    database transaction) before returning; run `after_batch` (e.g. flush an outbox); only
+    then commit the offsets. Error policy: a `PoisonMessage` goes to `<topic>.dlq` at once;
+    any other exception is retried `consumer_max_attempts` times with exponential backoff,
+    then the record goes to the DLQ with headers naming the error and its origin. The loop
+    never stops on a bad record.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        dlq: AsyncProducer,
+        after_batch: Callable[[], None] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.handler = handler
+        self.after_batch = after_batch
+        self.name = name or group_id
+        self._dlq = dlq
+        self._stop = threading.Event()
+        self._consumer: KafkaConsumer | None = None
+        self.assigned = threading.Event()
+        self.processed = 0
+        self._after_batch_pending = True
+        self.dead_lettered = 0
+
+    def _make_consumer(self) -> KafkaConsumer:
+        session_ms = self.settings.kafka_session_timeout_ms
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            client_id=f"{self.settings.kafka_client_id}-{self.name}",
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(100, session_ms // 3),
+            max_poll_records=self.settings.consumer_max_poll_records,
+        )
+        consumer.subscribe(self.topics)
+        return consumer
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current batch and leave the group."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once `stop` was called."""
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Consume until `stop` is called; safe to run in a thread."""
+        consumer = None
+        while consumer is None:
+            try:
+                consumer = self._make_consumer()
+            except KafkaError as exc:
+                log.error("consumer %s cannot reach the broker: %s; retrying", self.name, exc)
+                if self._stop.wait(2.0):
+                    return
+        self._consumer = consumer
+        log.info("consumer %s started on %s", self.name, ",".join(self.topics))
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._poll_once(consumer)
+                except Exception:
+                    # A broker or commit failure must not kill the service: uncommitted
+                    # records come back and are deduplicated by event id.
+                    log.exception("consumer %s: poll/commit failed; retrying", self.name)
+                    self._stop.wait(1.0)
+        finally:
+            try:
+                consumer.close(autocommit=False)
+            except Exception:  # closing must never mask why the loop ended
+                log.exception("consumer %s did not close cleanly", self.name)
+            log.info("consumer %s stopped", self.name)
+
+    def _poll_once(self, consumer: KafkaConsumer) -> None:
+        batch = consumer.poll(timeout_ms=self.settings.consumer_poll_timeout_ms)
+        if consumer.assignment():
+            self.assigned.set()
+        if not batch:
+            if self._after_batch_pending:
+                self._run_after_batch()
+            return
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, messages in batch.items():
+            for message in messages:
+                if self._stop.is_set():
+                    break  # leave the rest uncommitted; it is redelivered after restart
+                record = Record(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value if message.value is not None else b"",
+                    headers=list(message.headers or []),
+                    timestamp_ms=message.timestamp,
+                )
+                self._process(record)
+                offsets[tp] = OffsetAndMetadata(message.offset + 1, "", -1)
+        self._run_after_batch()
+        if offsets:
+            consumer.commit(offsets)
+
+    def _run_after_batch(self) -> None:
+        # Work that after_batch does (e.g. publishing an outbox) is already durable in the
+        # database, so a failure here only delays it: it is retried after the next poll.
+        if self.after_batch is None:
+            return
+        try:
+            self.after_batch()
+            self._after_batch_pending = False
+        except Exception:
+            self._after_batch_pending = True
+            log.exception("consumer %s: after-batch step failed; will retry", self.name)
+
+    def _sleep_backoff(self, attempt: int) -> None:
+        self._stop.wait(self.settings.consumer_retry_backoff_s * (2 ** (attempt - 1)))
+
+    def _process(self, record: Record) -> None:
+        where = f"{record.topic}[{record.partition}] offset={record.offset}"
+        last_error: BaseException | None = None
+        for attempt in range(1, self.settings.consumer_max_attempts + 1):
+            try:
+                self.handler(record)
+                self.processed += 1
+                return
+            except PoisonMessage as exc:
+                last_error = exc
+                log.error(
+                    "%s event_id=%s poison message: %s", where, _event_id_of(record.value), exc
+                )
+                break
+            except Exception as exc:
+                last_error = exc
+                log.warning(
+                    "%s event_id=%s attempt %d/%d failed: %s",
+                    where,
+                    _event_id_of(record.value),
+                    attempt,
+                    self.settings.consumer_max_attempts,
+                    exc,
+                    exc_info=attempt == self.settings.consumer_max_attempts,
+                )
+                if attempt < self.settings.consumer_max_attempts:
+                    self._sleep_backoff(attempt)
+        self._dead_letter(record, last_error)
+
+    def _dead_letter(self, record: Record, error: BaseException | None) -> None:
+        where = f"{record.topic}[{record.partition}] offset={record.offset}"
+        message = f"{type(error).__name__}: {error}" if error else "unknown error"
+        headers: Headers = [
+            h for h in record.headers if not h[0].startswith("leadflow.dlq.")
+        ] + [
+            ("leadflow.dlq.error", message[:2000].encode()),
+            ("leadflow.dlq.topic", record.topic.encode()),
+            ("leadflow.dlq.partition", str(record.partition).encode()),
+            ("leadflow.dlq.offset", str(record.offset).encode()),
+            ("leadflow.dlq.group", self.group_id.encode()),
+            ("leadflow.dlq.at", str(int(time.time() * 1000)).encode()),
+        ]
+        dlq_topic = self.settings.dlq_topic(record.topic)
+        # Losing the DLQ write would lose the record: keep trying until it lands or we stop,
+        # in which case the offset stays uncommitted and the record comes back.
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._dlq.publish_sync(
+                    topic=dlq_topic, key=record.key, value=record.value, headers=headers
+                )
+                self.dead_lettered += 1
+                log.error("%s event_id=%s parked in %s: %s", where, _event_id_of(record.value),
+                          dlq_topic, message)
+                return
+            except PublishError as exc:
+                log.error("%s could not reach %s (attempt %d): %s", where, dlq_topic, attempt, exc)
+                if self._stop.is_set():
+                    raise
+                self._sleep_backoff(min(attempt, 6))

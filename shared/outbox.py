@@ -1,0 +1,60 @@
+"""The transactional outbox: messages written with the state change that caused them, published after.
+
+A consumer that changes the database and must also publish (scoring's lead changes) writes
+the message in the same transaction, so a crash between commit and publish loses nothing:
+the next flush sends it. A message may be published twice (crash after send, before marking);
+every message carries an event id and consumers deduplicate by it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import outbox, transaction
+from shared.events import utcnow
+from shared.kafka import AsyncProducer, Headers
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(
+    session: Session, *, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+) -> None:
+    """Add a message to the outbox inside the caller's transaction."""
+    session.execute(
+        insert(outbox).values(
+            topic=topic,
+            key=key,
+            value=value,
+            headers=[[k, v.decode("latin-1")] for k, v in headers or []],
+            created_at=utcnow(),
+        )
+    )
+
+
+def flush(*, sessions: sessionmaker[Session], producer: AsyncProducer, limit: int = 500) -> int:
+    """Publish pending outbox messages in order and remove them; returns how many were sent."""
+    sent = 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+                .order_by(outbox.c.id)
+                .limit(limit)
+            ).all()
+        if not rows:
+            return sent
+        producer.publish_many_sync(
+            [
+                (row.topic, row.key, row.value,
+                 [(k, v.encode("latin-1")) for k, v in row.headers or []])
+                for row in rows
+            ]
+        )
+        with transaction(sessions) as session:
+            # Published rows are deleted, so the table only ever holds what is pending.
+            session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
+        sent += len(rows)
