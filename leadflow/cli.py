@@ -32,7 +32,9 @@ def _configure_logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     # kafka-python is chatty at INFO (every connection and rebalance step).
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    logging.getLogger("kafka").setLevel(
+        max(logging.WARNING, logging.getLevelName(settings.log_level))
+    )
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -84,8 +86,9 @@ def _serve(app: object, *, settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
-def _run_runtime(settings: Settings, *, services: Sequence[str], migrate: bool,
-                 banner: str) -> None:
+def _run_runtime(
+    settings: Settings, *, services: Sequence[str], migrate: bool, banner: str
+) -> None:
     from leadflow.runtime import Runtime
     from shared.db import MigrationsOutOfDate
 
@@ -130,8 +133,9 @@ def cmd_up(args: argparse.Namespace) -> None:
         broker: EmbeddedBroker | None = None
         if settings.kafka_bootstrap_servers is None:
             try:
-                broker = EmbeddedBroker(binary=resolve_tansu_bin(settings.tansu_bin),
-                                        port=settings.broker_port)
+                broker = EmbeddedBroker(
+                    binary=resolve_tansu_bin(settings.tansu_bin), port=settings.broker_port
+                )
                 stack.callback(broker.stop)
                 bootstrap = broker.start()
             except BrokerError as exc:
@@ -146,8 +150,9 @@ def cmd_up(args: argparse.Namespace) -> None:
             f"(broker: {where} at {settings.kafka_bootstrap_servers}; database: "
             f"{_safe_url(settings.database_url)}). Ctrl-C stops it."
         )
-        _run_runtime(settings, services=("ingest", "scoring", "routing"), migrate=True,
-                     banner=banner)
+        _run_runtime(
+            settings, services=("ingest", "scoring", "routing"), migrate=True, banner=banner
+        )
 
 
 def _safe_url(url: str) -> str:
@@ -161,12 +166,16 @@ def _cmd_service(name: str) -> object:
         settings = load_settings(http_port=args.port, http_host=args.host)
         _configure_logging(settings)
         if settings.kafka_bootstrap_servers is None:
-            raise CliError(f"`leadflow {name}` needs LEADFLOW_KAFKA_BOOTSTRAP_SERVERS "
-                           "(use `leadflow up` for the embedded broker)")
+            raise CliError(
+                f"`leadflow {name}` needs LEADFLOW_KAFKA_BOOTSTRAP_SERVERS "
+                "(use `leadflow up` for the embedded broker)"
+            )
         _run_runtime(
-            settings, services=(name,), migrate=False,
+            settings,
+            services=(name,),
+            migrate=False,
             banner=f"leadflow {name} on http://{settings.http_host}:{settings.http_port} "
-                   f"(broker {settings.kafka_bootstrap_servers})",
+            f"(broker {settings.kafka_bootstrap_servers})",
         )
 
     run.__doc__ = f"Run the {name} service alone (as docker-compose does)."
@@ -195,8 +204,10 @@ def cmd_db(args: argparse.Namespace) -> None:
             engine.dispose()
         heads = head_revisions()
         state = "up to date" if current == heads else "OUT OF DATE: run `leadflow db upgrade`"
-        print(f"current: {', '.join(sorted(current)) or '(none)'}; "
-              f"head: {', '.join(sorted(heads))}; {state}")
+        print(
+            f"current: {', '.join(sorted(current)) or '(none)'}; "
+            f"head: {', '.join(sorted(heads))}; {state}"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

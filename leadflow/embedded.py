@@ -65,7 +65,11 @@ class EmbeddedBroker:
     """A Tansu broker with in-memory storage, started and stopped by this process."""
 
     def __init__(
-        self, *, binary: str, host: str = "127.0.0.1", port: int = 0,
+        self,
+        *,
+        binary: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
         log_path: Path | None = None,
     ) -> None:
         self.binary, self.host, self.port = binary, host, port
@@ -92,10 +96,20 @@ class EmbeddedBroker:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._process = subprocess.Popen(
-                [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+                [
+                    self.binary,
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         finally:
             if out is not subprocess.DEVNULL:
@@ -103,10 +117,15 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise BrokerError(f"the broker exited at start with code {self._process.returncode}")
+                raise BrokerError(
+                    f"the broker exited at start with code {self._process.returncode}"
+                )
             if port_is_open(self.host, self.port):
-                log.info("embedded Tansu broker on %s (pid %d)", self.bootstrap_servers,
-                         self._process.pid)
+                log.info(
+                    "embedded Tansu broker on %s (pid %d)",
+                    self.bootstrap_servers,
+                    self._process.pid,
+                )
                 return self.bootstrap_servers
             time.sleep(0.05)
         self.stop()

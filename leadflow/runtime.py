@@ -72,8 +72,13 @@ class Runtime:
             for name in self.services
             if name in CONSUMERS
         ]
-        self.resources = Resources(settings=settings, engine=engine, sessions=sessions,
-                                   producer=producer, consumers=consumers)
+        self.resources = Resources(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            producer=producer,
+            consumers=consumers,
+        )
         for loop in consumers:
             thread = threading.Thread(target=loop.run, name=f"consumer-{loop.name}", daemon=True)
             thread.start()

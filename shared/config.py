@@ -1,4 +1,4 @@
-"""Typed settings for every leadflow process, read from `LEADFLOW_*` variables and checked at start-up."""
+"""Typed settings for every leadflow process, read from `LEADFLOW_*` variables, checked at start."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # consumer join its group after about half the session timeout (see ../shared/design.md).
 KAFKA_DEFAULT_SESSION_TIMEOUT_MS = 45_000
 EMBEDDED_SESSION_TIMEOUT_MS = 6_000
+
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 class Settings(BaseSettings):
@@ -71,15 +73,35 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "topic_touch_events", "topic_lead_changes", "topic_actions", "group_scoring",
+        "topic_touch_events",
+        "topic_lead_changes",
+        "topic_actions",
+        "group_scoring",
         "group_routing",
     )
     @classmethod
     def _valid_topic_name(cls, value: str) -> str:
         """Refuse names Kafka would refuse, at start-up rather than at first publish."""
-        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-        if not value or len(value) > 200 or not set(value) <= allowed:
-            raise ValueError("must be 1-200 characters of letters, digits, '.', '_' or '-'")
+        if not value or value in (".", "..") or len(value) > 200 or not set(value) <= _TOPIC_CHARS:
+            raise ValueError(
+                "must be 1-200 characters of letters, digits, '.', '_' or '-' (and not '.' or '..')"
+            )
+        return value
+
+    @field_validator("dlq_suffix")
+    @classmethod
+    def _valid_suffix(cls, value: str) -> str:
+        """The DLQ suffix becomes part of topic names, so it obeys the same rules."""
+        if not value or len(value) > 40 or not set(value) <= _TOPIC_CHARS:
+            raise ValueError("must be 1-40 characters of letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _servers_listed(cls, value: str | None) -> str | None:
+        """A list of only commas names no broker: refuse it rather than treat it as unset."""
+        if value is not None and not [s for s in value.split(",") if s.strip()]:
+            raise ValueError("names no broker; give host:port[,host:port...]")
         return value
 
     @property

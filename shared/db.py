@@ -131,8 +131,9 @@ def mark_processed(session: Session, *, consumer: str, event_id: str, at: dateti
     try:
         with session.begin_nested():
             session.execute(
-                insert(processed_events).values(consumer=consumer, event_id=event_id,
-                                                processed_at=at)
+                insert(processed_events).values(
+                    consumer=consumer, event_id=event_id, processed_at=at
+                )
             )
     except IntegrityError:
         return False  # a concurrent instance got there first
@@ -140,6 +141,7 @@ def mark_processed(session: Session, *, consumer: str, event_id: str, at: dateti
 
 
 # --- migrations ---------------------------------------------------------------------------
+
 
 def migrations_dir() -> Path:
     """Where the Alembic environment lives (shipped as the `migrations` package)."""

@@ -16,10 +16,24 @@ SCHEMA_VERSION = 1
 # platforms invent new ones) but scores nothing unless the model names it.
 KNOWN_TYPES = frozenset(
     {
-        "page_view", "content_download", "email_open", "email_click", "form_submit",
-        "webinar_registered", "webinar_attended", "demo_requested", "trial_started",
-        "trial_activated", "pricing_viewed", "review_viewed", "cart_add", "checkout_started",
-        "order_completed", "meeting_booked", "unsubscribe", "identify",
+        "page_view",
+        "content_download",
+        "email_open",
+        "email_click",
+        "form_submit",
+        "webinar_registered",
+        "webinar_attended",
+        "demo_requested",
+        "trial_started",
+        "trial_activated",
+        "pricing_viewed",
+        "review_viewed",
+        "cart_add",
+        "checkout_started",
+        "order_completed",
+        "meeting_booked",
+        "unsubscribe",
+        "identify",
     }
 )
 

@@ -1,4 +1,4 @@
-"""Liveness and readiness: `/healthz` says the process is up, `/readyz` whether it can do its work."""
+"""Liveness and readiness: `/healthz` says the process is up, `/readyz` whether it can work."""
 
 from __future__ import annotations
 
@@ -51,13 +51,20 @@ def readyz(resources: ResourcesDep) -> JSONResponse:
             return None
         return f"Kafka broker {resources.settings.kafka_bootstrap_servers} is not reachable"
 
-    checks = [_check("database", database), _check("migrations", migrations),
-              _check("broker", broker)]
+    checks = [
+        _check("database", database),
+        _check("migrations", migrations),
+        _check("broker", broker),
+    ]
     for loop in resources.consumers:
-        checks.append(_check(
-            f"consumer:{loop.name}",
-            lambda loop=loop: None if loop.assigned.is_set() else "no partitions assigned yet",
-        ))
+        checks.append(
+            _check(
+                f"consumer:{loop.name}",
+                lambda loop=loop: None if loop.assigned.is_set() else "no partitions assigned yet",
+            )
+        )
     ready = all(c["ok"] for c in checks)
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )

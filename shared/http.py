@@ -35,7 +35,12 @@ class ApiError(Exception):
     """An error with a status, a stable code and a message for the client."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, details: list[Any] | None = None,
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: list[Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -57,14 +62,24 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Pydantic errors as `{"field", "error"}` pairs a client can act on."""
-    return [{"field": field_path(e.get("loc", ())), "error": e.get("msg", "invalid")}
-            for e in errors]
+    return [
+        {"field": field_path(e.get("loc", ())), "error": e.get("msg", "invalid")} for e in errors
+    ]
 
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-                 415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-                 503: "unavailable"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -72,15 +87,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status,
-                            headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(error_body("invalid_json", "request body is not valid JSON"),
-                                status_code=400)
+            return JSONResponse(
+                error_body("invalid_json", "request body is not valid JSON"), status_code=400
+            )
         details = validation_details(errors)
         message = "; ".join(f"{d['field']}: {d['error']}" for d in details[:5])
         return JSONResponse(error_body("validation_error", message, details), status_code=422)
@@ -88,8 +107,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,8 +1,9 @@
-"""Kafka plumbing on kafka-python: topic set-up, an asyncio-safe producer, and the one consumer loop."""
+"""Kafka plumbing on kafka-python: topics, an asyncio-safe producer, the one consumer loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -43,11 +44,10 @@ def ensure_topics(*, settings: Settings, topics: Iterable[str] | None = None) ->
             for t in wanted
             if t not in existing
         ]
+        # Another process may win the race to create them; that is the state we wanted.
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process won the race; that is the state we wanted
     finally:
         admin.close()
 
@@ -57,8 +57,9 @@ def broker_reachable(*, settings: Settings, timeout_s: float = 1.0) -> bool:
     for server in settings.bootstrap_servers:
         host, _, port = server.rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]") or "localhost", int(port)),
-                                          timeout=timeout_s):
+            with socket.create_connection(
+                (host.strip("[]") or "localhost", int(port)), timeout=timeout_s
+            ):
                 return True
         except (OSError, ValueError):
             continue
@@ -119,9 +120,7 @@ class AsyncProducer:
             kafka_future.add_callback(
                 lambda _md, f=fut: loop.call_soon_threadsafe(resolve, f, None)
             )
-            kafka_future.add_errback(
-                lambda exc, f=fut: loop.call_soon_threadsafe(resolve, f, exc)
-            )
+            kafka_future.add_errback(lambda exc, f=fut: loop.call_soon_threadsafe(resolve, f, exc))
         try:
             async with asyncio.timeout(self._settings.kafka_publish_timeout_s):
                 await asyncio.gather(*futures)
@@ -146,7 +145,7 @@ class AsyncProducer:
     def publish_many_sync(
         self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
     ) -> None:
-        """Send (topic, key, value, headers) records from a plain thread; block until all are acked."""
+        """Send (topic, key, value, headers) records from a thread; block until all are acked."""
         try:
             futures = [
                 self._producer.send(topic, key=key, value=value, headers=headers)
@@ -159,11 +158,19 @@ class AsyncProducer:
             raise PublishError(str(exc) or type(exc).__name__) from exc
 
     def close(self) -> None:
-        """Flush what is buffered and close the connection."""
+        """Flush what is buffered and close; records the broker never acked are dropped."""
+        timeout = self._settings.kafka_publish_timeout_s
         try:
-            self._producer.flush(timeout=self._settings.kafka_publish_timeout_s)
-        finally:
-            self._producer.close(timeout=self._settings.kafka_publish_timeout_s)
+            self._producer.close(timeout=timeout)
+        except KafkaError as exc:
+            # kafka-python's close() flushes first and gives up on a timeout without stopping
+            # its sender thread. Those records were never acknowledged, so no caller was told
+            # they were accepted; stop the sender so nothing retries in the background.
+            log.warning("producer closed with unacknowledged records: %s", exc)
+            sender = getattr(self._producer, "_sender", None)
+            if sender is not None and sender.is_alive():
+                sender.force_close()
+            self._producer._closed = True  # so its __del__ does not try (and fail) again
 
 
 @dataclass(frozen=True)
@@ -360,9 +367,7 @@ class ConsumerLoop:
     def _dead_letter(self, record: Record, error: BaseException | None) -> None:
         where = f"{record.topic}[{record.partition}] offset={record.offset}"
         message = f"{type(error).__name__}: {error}" if error else "unknown error"
-        headers: Headers = [
-            h for h in record.headers if not h[0].startswith("leadflow.dlq.")
-        ] + [
+        headers: Headers = [h for h in record.headers if not h[0].startswith("leadflow.dlq.")] + [
             ("leadflow.dlq.error", message[:2000].encode()),
             ("leadflow.dlq.topic", record.topic.encode()),
             ("leadflow.dlq.partition", str(record.partition).encode()),
@@ -381,8 +386,13 @@ class ConsumerLoop:
                     topic=dlq_topic, key=record.key, value=record.value, headers=headers
                 )
                 self.dead_lettered += 1
-                log.error("%s event_id=%s parked in %s: %s", where, _event_id_of(record.value),
-                          dlq_topic, message)
+                log.error(
+                    "%s event_id=%s parked in %s: %s",
+                    where,
+                    _event_id_of(record.value),
+                    dlq_topic,
+                    message,
+                )
                 return
             except PublishError as exc:
                 log.error("%s could not reach %s (attempt %d): %s", where, dlq_topic, attempt, exc)

@@ -1,4 +1,4 @@
-"""The transactional outbox: messages written with the state change that caused them, published after.
+"""The transactional outbox: messages stored with the state change that caused them, sent after.
 
 A consumer that changes the database and must also publish (scoring's lead changes) writes
 the message in the same transaction, so a crash between commit and publish loses nothing:
@@ -49,8 +49,12 @@ def flush(*, sessions: sessionmaker[Session], producer: AsyncProducer, limit: in
             return sent
         producer.publish_many_sync(
             [
-                (row.topic, row.key, row.value,
-                 [(k, v.encode("latin-1")) for k, v in row.headers or []])
+                (
+                    row.topic,
+                    row.key,
+                    row.value,
+                    [(k, v.encode("latin-1")) for k, v in row.headers or []],
+                )
                 for row in rows
             ]
         )

@@ -61,8 +61,12 @@ def upgrade() -> None:
         sa.Column("value", sa.String(320), nullable=False),
         sa.Column("lead_id", sa.String(36), nullable=False),
         sa.Column("created_at", Time, nullable=False),
-        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"], ondelete="CASCADE",
-                                name=op.f("fk_lead_identities_lead_id_leads")),
+        sa.ForeignKeyConstraint(
+            ["lead_id"],
+            ["leads.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_lead_identities_lead_id_leads"),
+        ),
         sa.PrimaryKeyConstraint("kind", "value", name=op.f("pk_lead_identities")),
     )
     op.create_index(op.f("ix_lead_identities_lead_id"), "lead_identities", ["lead_id"])
@@ -76,8 +80,9 @@ def upgrade() -> None:
         sa.Column("occurred_at", Time, nullable=False),
         sa.Column("received_at", Time, nullable=False),
         sa.Column("properties", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"], ondelete="CASCADE",
-                                name=op.f("fk_touches_lead_id_leads")),
+        sa.ForeignKeyConstraint(
+            ["lead_id"], ["leads.id"], ondelete="CASCADE", name=op.f("fk_touches_lead_id_leads")
+        ),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_touches")),
     )
     op.create_index("ix_touches_lead_id_occurred_at", "touches", ["lead_id", "occurred_at"])
@@ -93,8 +98,12 @@ def upgrade() -> None:
         sa.Column("cause_event_id", sa.String(200)),
         sa.Column("rule", sa.String(100)),
         sa.Column("seconds_in_previous", sa.Float()),
-        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"], ondelete="CASCADE",
-                                name=op.f("fk_stage_history_lead_id_leads")),
+        sa.ForeignKeyConstraint(
+            ["lead_id"],
+            ["leads.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_stage_history_lead_id_leads"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stage_history")),
     )
     op.create_index("ix_stage_history_lead_id_at", "stage_history", ["lead_id", "at"])
@@ -107,8 +116,12 @@ def upgrade() -> None:
         sa.Column("cause_event_id", sa.String(200), nullable=False),
         sa.Column("identities", sa.JSON(), nullable=False),
         sa.Column("at", Time, nullable=False),
-        sa.ForeignKeyConstraint(["into_lead_id"], ["leads.id"], ondelete="CASCADE",
-                                name=op.f("fk_lead_merges_into_lead_id_leads")),
+        sa.ForeignKeyConstraint(
+            ["into_lead_id"],
+            ["leads.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_lead_merges_into_lead_id_leads"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lead_merges")),
     )
     op.create_index(op.f("ix_lead_merges_into_lead_id"), "lead_merges", ["into_lead_id"])
@@ -152,6 +165,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the foundation tables, dependants first."""
-    for table in ("outbox", "processed_events", "assignments", "lead_merges", "stage_history",
-                  "touches", "lead_identities", "leads"):
+    for table in (
+        "outbox",
+        "processed_events",
+        "assignments",
+        "lead_merges",
+        "stage_history",
+        "touches",
+        "lead_identities",
+        "leads",
+    ):
         op.drop_table(table)

@@ -36,22 +36,39 @@ class AcceptedOut(BaseModel):
     response_model=AcceptedOut,
     summary="Post one native touch event",
     responses={
-        422: {"description": "The event does not match the schema; the message names the field",
-              "content": {"application/json": {"example": error_body(
-                  "validation_error", "lead: lead needs at least one of email or anonymous_id",
-                  [{"field": "lead", "error": "lead needs at least one of email or anonymous_id"}]
-              )}}},
+        422: {
+            "description": "The event does not match the schema; the message names the field",
+            "content": {
+                "application/json": {
+                    "example": error_body(
+                        "validation_error",
+                        "lead: lead needs at least one of email or anonymous_id",
+                        [
+                            {
+                                "field": "lead",
+                                "error": "lead needs at least one of email or anonymous_id",
+                            }
+                        ],
+                    )
+                }
+            },
+        },
         503: {"description": "The broker did not acknowledge in time; retry after Retry-After"},
     },
 )
-async def post_event(event: TouchEventIn, producer: ProducerDep, settings: SettingsDep) -> AcceptedOut:
+async def post_event(
+    event: TouchEventIn, producer: ProducerDep, settings: SettingsDep
+) -> AcceptedOut:
     """Accept one touch event; 202 means the broker has it."""
     try:
         accepted = await accept_events(
             events=[event], producer=producer, settings=settings, received_at=utcnow()
         )
     except PublishError as exc:
-        raise ApiError(503, "broker_unavailable", f"the event was not accepted: {exc}",
-                       headers={"Retry-After": "5"}) from exc
-    return AcceptedOut(accepted=len(accepted.ids), ids=accepted.ids,
-                       duplicates=accepted.duplicates)
+        raise ApiError(
+            503,
+            "broker_unavailable",
+            f"the event was not accepted: {exc}",
+            headers={"Retry-After": "5"},
+        ) from exc
+    return AcceptedOut(accepted=len(accepted.ids), ids=accepted.ids, duplicates=accepted.duplicates)

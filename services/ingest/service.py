@@ -20,7 +20,10 @@ class Accepted:
 
 
 async def accept_events(
-    *, events: Sequence[TouchEventIn], producer: AsyncProducer, settings: Settings,
+    *,
+    events: Sequence[TouchEventIn],
+    producer: AsyncProducer,
+    settings: Settings,
     received_at: datetime,
 ) -> Accepted:
     """Publish the events keyed by lead; returns only after the broker acknowledged all."""

@@ -39,8 +39,16 @@ def current_assignment(session: Session, *, lead_id: str) -> Row | None:
 
 
 def assign(
-    session: Session, *, lead_id: str, team: str, member: str | None, rule: str,
-    funnel_stage: str | None, qualification: str | None, cause_event_id: str, at: datetime,
+    session: Session,
+    *,
+    lead_id: str,
+    team: str,
+    member: str | None,
+    rule: str,
+    funnel_stage: str | None,
+    qualification: str | None,
+    cause_event_id: str,
+    at: datetime,
 ) -> None:
     """Make this the lead's current assignment, closing the previous one."""
     session.execute(
@@ -50,8 +58,14 @@ def assign(
     )
     session.execute(
         insert(assignments).values(
-            lead_id=lead_id, team=team, member=member, rule=rule, funnel_stage=funnel_stage,
-            qualification=qualification, cause_event_id=cause_event_id, assigned_at=at,
+            lead_id=lead_id,
+            team=team,
+            member=member,
+            rule=rule,
+            funnel_stage=funnel_stage,
+            qualification=qualification,
+            cause_event_id=cause_event_id,
+            assigned_at=at,
             current=True,
         )
     )

@@ -23,10 +23,18 @@ def encode_cursor(lead_id: str) -> str:
 def decode_cursor(cursor: str) -> str:
     """The lead id a cursor continues after; 400 for a cursor we did not issue."""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "bad_cursor", "cursor: not a cursor this API issued",
-                       details=[{"field": "cursor", "error": "malformed"}]) from exc
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not decoded:
+        raise ApiError(
+            400,
+            "bad_cursor",
+            "cursor: not a cursor this API issued",
+            details=[{"field": "cursor", "error": "not a cursor this API issued"}],
+        )
+    return decoded
 
 
 @router.get("/v1/leads", summary="List leads, optionally by email")

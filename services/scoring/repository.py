@@ -56,8 +56,13 @@ lead_identities = Table(
     metadata,
     Column("kind", String(20), primary_key=True),  # "email" | "anonymous_id"
     Column("value", String(320), primary_key=True),
-    Column("lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"), nullable=False,
-           index=True),
+    Column(
+        "lead_id",
+        String(36),
+        ForeignKey("leads.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("created_at", TZDateTime, nullable=False),
 )
 
@@ -93,8 +98,13 @@ lead_merges = Table(
     "lead_merges",
     metadata,
     Column("id", AutoId, primary_key=True, autoincrement=True),
-    Column("into_lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"),
-           nullable=False, index=True),
+    Column(
+        "into_lead_id",
+        String(36),
+        ForeignKey("leads.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("from_lead_id", String(36), nullable=False),
     Column("cause_event_id", String(200), nullable=False),
     Column("identities", JSON, nullable=False),
@@ -150,7 +160,7 @@ def identities_of(session: Session, *, lead_ids: Sequence[str]) -> dict[str, lis
 
 
 def move_lead_history(session: Session, *, from_lead_id: str, into_lead_id: str) -> list[Row]:
-    """Re-home one lead's identities, touches and stage history onto another; returns identities moved."""
+    """Move identities, touches and stage history to another lead; returns the identities moved."""
     moved = session.execute(
         select(lead_identities).where(lead_identities.c.lead_id == from_lead_id)
     ).all()
@@ -172,14 +182,22 @@ def delete_lead(session: Session, *, lead_id: str) -> None:
 
 
 def record_merge(
-    session: Session, *, into_lead_id: str, from_lead_id: str, cause_event_id: str,
-    identities: list[dict[str, str]], at: datetime,
+    session: Session,
+    *,
+    into_lead_id: str,
+    from_lead_id: str,
+    cause_event_id: str,
+    identities: list[dict[str, str]],
+    at: datetime,
 ) -> None:
     """Keep the fact that two leads became one."""
     session.execute(
         insert(lead_merges).values(
-            into_lead_id=into_lead_id, from_lead_id=from_lead_id, cause_event_id=cause_event_id,
-            identities=identities, at=at,
+            into_lead_id=into_lead_id,
+            from_lead_id=from_lead_id,
+            cause_event_id=cause_event_id,
+            identities=identities,
+            at=at,
         )
     )
 

@@ -1,4 +1,4 @@
-"""Scoring's handlers: load a lead and its history, let the domain decide, store, publish the change."""
+"""Scoring's handlers: load a lead and its history, let the domain decide, store, publish."""
 
 from __future__ import annotations
 
@@ -69,8 +69,14 @@ def _resolve_lead(session: Session, *, envelope: TouchEnvelope, now: datetime) -
         repo.insert_lead(
             session,
             values={
-                "id": lead_id, "email": email, "score": 0, "qualification": "unqualified",
-                "bant": {}, "model_version": "", "created_at": now, "updated_at": now,
+                "id": lead_id,
+                "email": email,
+                "score": 0,
+                "qualification": "unqualified",
+                "bant": {},
+                "model_version": "",
+                "created_at": now,
+                "updated_at": now,
             },
         )
         for kind, value in (("email", email), ("anonymous_id", anon)):
@@ -94,9 +100,14 @@ def _resolve_lead(session: Session, *, envelope: TouchEnvelope, now: datetime) -
                 repo.insert_lead(
                     session,
                     values={
-                        "id": lead_id, "email": email, "score": 0,
-                        "qualification": "unqualified", "bant": {}, "model_version": "",
-                        "created_at": now, "updated_at": now,
+                        "id": lead_id,
+                        "email": email,
+                        "score": 0,
+                        "qualification": "unqualified",
+                        "bant": {},
+                        "model_version": "",
+                        "created_at": now,
+                        "updated_at": now,
                     },
                 )
                 repo.add_identity(session, lead_id=lead_id, kind="email", value=email, at=now)
@@ -113,9 +124,12 @@ def _resolve_lead(session: Session, *, envelope: TouchEnvelope, now: datetime) -
             moved = repo.move_lead_history(session, from_lead_id=by_anon, into_lead_id=by_email)
             routing_repository.reassign_lead(session, from_lead_id=by_anon, into_lead_id=by_email)
             repo.record_merge(
-                session, into_lead_id=by_email, from_lead_id=by_anon,
+                session,
+                into_lead_id=by_email,
+                from_lead_id=by_anon,
                 cause_event_id=envelope.event_id,
-                identities=[{"kind": r.kind, "value": r.value} for r in moved], at=now,
+                identities=[{"kind": r.kind, "value": r.value} for r in moved],
+                at=now,
             )
             repo.delete_lead(session, lead_id=by_anon)
             return Resolved(lead_id=by_email, created=False, merged_from=by_anon)
@@ -164,7 +178,11 @@ def bant_json(assessment: Assessment) -> dict[str, Any]:
 
 
 def _record_transitions(
-    session: Session, *, before: Row, assessment: Assessment, cause: TouchEnvelope,
+    session: Session,
+    *,
+    before: Row,
+    assessment: Assessment,
+    cause: TouchEnvelope,
 ) -> dict[str, list[str | None]]:
     """Store each track that moved, with the time spent in the previous stage."""
     moved: dict[str, list[str | None]] = {}
@@ -172,7 +190,8 @@ def _record_transitions(
         "qualification": (before.qualification, assessment.qualification.value),
         "funnel": (before.funnel_stage, assessment.funnel_stage and assessment.funnel_stage.value),
         "journey": (
-            before.journey_stage, assessment.journey_stage and assessment.journey_stage.value
+            before.journey_stage,
+            assessment.journey_stage and assessment.journey_stage.value,
         ),
     }
     for track, (old, new) in tracks.items():
@@ -182,8 +201,12 @@ def _record_transitions(
         repo.add_transition(
             session,
             values={
-                "lead_id": before.id, "track": track, "from_stage": old, "to_stage": new,
-                "at": cause.occurred_at, "cause_event_id": cause.event_id,
+                "lead_id": before.id,
+                "track": track,
+                "from_stage": old,
+                "to_stage": new,
+                "at": cause.occurred_at,
+                "cause_event_id": cause.event_id,
                 "rule": assessment.model_version,
                 "seconds_in_previous": (
                     (cause.occurred_at - previous_at).total_seconds() if previous_at else None
@@ -209,9 +232,13 @@ def handle_touch(
     repo.insert_touch(
         session,
         values={
-            "event_id": envelope.event_id, "lead_id": lead_id, "type": envelope.type,
-            "source": envelope.source, "occurred_at": envelope.occurred_at,
-            "received_at": envelope.received_at, "properties": envelope.properties,
+            "event_id": envelope.event_id,
+            "lead_id": lead_id,
+            "type": envelope.type,
+            "source": envelope.source,
+            "occurred_at": envelope.occurred_at,
+            "received_at": envelope.received_at,
+            "properties": envelope.properties,
         },
     )
     before = repo.get_lead(session, lead_id=lead_id, for_update=True)
@@ -276,8 +303,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def lead_view(session: Session, *, row: Row, with_owner: bool = True,
-              owner: Row | None = None, identities: list[Row] | None = None) -> dict[str, Any]:
+def lead_view(
+    session: Session,
+    *,
+    row: Row,
+    with_owner: bool = True,
+    owner: Row | None = None,
+    identities: list[Row] | None = None,
+) -> dict[str, Any]:
     """The lead representation sales tools read (design.md)."""
     if identities is None:
         identities = repo.identities_of(session, lead_ids=[row.id])[row.id]
@@ -297,8 +330,11 @@ def lead_view(session: Session, *, row: Row, with_owner: bool = True,
             else None
         ),
         "company": {
-            "name": row.company_name, "domain": row.company_domain, "industry": row.industry,
-            "employees": row.employees, "annual_revenue": row.annual_revenue,
+            "name": row.company_name,
+            "domain": row.company_domain,
+            "industry": row.industry,
+            "employees": row.employees,
+            "annual_revenue": row.annual_revenue,
             "country": row.country,
         },
         "score": row.score,
@@ -330,8 +366,9 @@ def list_leads(
     identities = repo.identities_of(session, lead_ids=ids)
     owners = routing_repository.current_owners(session, lead_ids=ids)
     items = [
-        lead_view(session, row=r, owner=owners.get(r.id), identities=identities[r.id],
-                  with_owner=False)
+        lead_view(
+            session, row=r, owner=owners.get(r.id), identities=identities[r.id], with_owner=False
+        )
         for r in page
     ]
     return items, (page[-1].id if more and page else None)

@@ -6,6 +6,7 @@ file). Each rule gives points that halve every `half_life_days`, so old evidence
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,11 +46,29 @@ BEHAVIOUR_RULES: tuple[BehaviourRule, ...] = (
     BehaviourRule("timing", "meeting_booked", 30, FAST_DAYS),
 )
 
+# Highest level first, matched on whole words; "vice president" is read as "vp" beforehand so
+# that it does not count as the C-level "president".
 _TITLE_LEVELS: tuple[tuple[tuple[str, ...], int, str], ...] = (
-    (("chief", "ceo", "cto", "cfo", "coo", "cio", "founder", "owner", "president"), 90, "c_level"),
-    (("vp", "vice president", "head of"), 75, "vp"),
+    (
+        (
+            "chief",
+            "ceo",
+            "cto",
+            "cfo",
+            "coo",
+            "cio",
+            "cmo",
+            "founder",
+            "co founder",
+            "president",
+            "business owner",
+        ),
+        90,
+        "c_level",
+    ),
+    (("vp", "svp", "evp", "head of"), 75, "vp"),
     (("director",), 60, "director"),
-    (("manager", "lead"), 40, "manager"),
+    (("manager", "team lead"), 40, "manager"),
 )
 
 
@@ -65,7 +84,8 @@ def seniority_points(job_title: str | None) -> tuple[int, str] | None:
     """Authority points and level a job title implies, or None for no signal."""
     if not job_title:
         return None
-    words = " " + job_title.lower().replace(",", " ").replace(".", " ") + " "
+    words = " " + " ".join(re.findall(r"[a-z0-9]+", job_title.lower())) + " "
+    words = words.replace(" vice president ", " vp ")
     for needles, points, level in _TITLE_LEVELS:
         if any(f" {needle} " in words for needle in needles):
             return points, level
@@ -90,8 +110,13 @@ def assess_bant(*, persona: Persona, touches: Sequence[Touch], now: datetime) ->
 
     if (t := _declared(touches, "budget")) is not None:
         found["budget"].append(
-            Evidence(t.event_id, t.type, t.occurred_at, "declared_budget",
-                     decayed(40, at=t.occurred_at, now=now, half_life_days=SLOW_DAYS))
+            Evidence(
+                t.event_id,
+                t.type,
+                t.occurred_at,
+                "declared_budget",
+                decayed(40, at=t.occurred_at, now=now, half_life_days=SLOW_DAYS),
+            )
         )
     if persona.employees is not None and persona.employees >= 200:
         found["budget"].append(Evidence(None, "firmographics", None, "company_size", 30))
@@ -101,8 +126,13 @@ def assess_bant(*, persona: Persona, touches: Sequence[Touch], now: datetime) ->
     if cart_touches:
         t = max(cart_touches, key=lambda t: t.occurred_at)
         found["budget"].append(
-            Evidence(t.event_id, t.type, t.occurred_at, "cart_value",
-                     decayed(20, at=t.occurred_at, now=now, half_life_days=FAST_DAYS))
+            Evidence(
+                t.event_id,
+                t.type,
+                t.occurred_at,
+                "cart_value",
+                decayed(20, at=t.occurred_at, now=now, half_life_days=FAST_DAYS),
+            )
         )
 
     if (level := seniority_points(persona.job_title)) is not None:
@@ -110,23 +140,42 @@ def assess_bant(*, persona: Persona, touches: Sequence[Touch], now: datetime) ->
         found["authority"].append(Evidence(None, "persona", None, f"title_{name}", points))
     if (t := _declared(touches, "is_decision_maker")) is not None:
         found["authority"].append(
-            Evidence(t.event_id, t.type, t.occurred_at, "declared_decision_maker",
-                     decayed(40, at=t.occurred_at, now=now, half_life_days=SLOW_DAYS))
+            Evidence(
+                t.event_id,
+                t.type,
+                t.occurred_at,
+                "declared_decision_maker",
+                decayed(40, at=t.occurred_at, now=now, half_life_days=SLOW_DAYS),
+            )
         )
 
     if (t := _declared(touches, "timeframe")) is not None:
         found["timing"].append(
-            Evidence(t.event_id, t.type, t.occurred_at, "declared_timeframe",
-                     decayed(40, at=t.occurred_at, now=now, half_life_days=SLOW_DAYS / 2))
+            Evidence(
+                t.event_id,
+                t.type,
+                t.occurred_at,
+                "declared_timeframe",
+                decayed(40, at=t.occurred_at, now=now, half_life_days=SLOW_DAYS / 2),
+            )
         )
 
     for rule in BEHAVIOUR_RULES:
         for t in touches:
             if t.type == rule.event_type:
                 found[rule.dimension].append(
-                    Evidence(t.event_id, t.type, t.occurred_at, f"{rule.event_type}",
-                             decayed(rule.points, at=t.occurred_at, now=now,
-                                     half_life_days=rule.half_life_days))
+                    Evidence(
+                        t.event_id,
+                        t.type,
+                        t.occurred_at,
+                        f"{rule.event_type}",
+                        decayed(
+                            rule.points,
+                            at=t.occurred_at,
+                            now=now,
+                            half_life_days=rule.half_life_days,
+                        ),
+                    )
                 )
 
     return Bant(**{name: _dimension(evidence) for name, evidence in found.items()})

@@ -1,0 +1,125 @@
+"""Shared fixtures: one real Tansu broker per session, a migrated database (PostgreSQL when
+LEADFLOW_TEST_DATABASE_URL names one, else a temporary SQLite file), fresh topics per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from leadflow.embedded import EmbeddedBroker, resolve_tansu_bin
+from leadflow.runtime import Runtime
+from shared.config import Settings
+from shared.db import make_engine, metadata, upgrade
+
+# Short enough that a consumer joins its group in ~1-2 s on Tansu (design.md).
+TEST_SESSION_TIMEOUT_MS = 3_000
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A real Tansu broker on a free port, shared by the whole session."""
+    log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=log_path) as running:
+        yield running
+
+
+def _postgres_schema_url(base_url: str, schema: str) -> str:
+    """The same database with every connection's search_path set to `schema`."""
+    url = make_url(base_url)
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated to head by Alembic, private to this test session."""
+    base = os.environ.get("LEADFLOW_TEST_DATABASE_URL")
+    if not base:
+        path = tmp_path_factory.mktemp("db") / "leadflow-test.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    # A schema of our own inside the given database, so runs never see each other's rows.
+    schema = f"lf_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _postgres_schema_url(base, schema)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> Iterator[str]:
+    """The session database, emptied of rows before the test."""
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+    yield database_url
+
+
+def unique_settings(*, bootstrap: str, database_url: str, **overrides: object) -> Settings:
+    """Settings with topic and group names no other test uses, against the shared broker."""
+    tag = uuid.uuid4().hex[:8]
+    values: dict[str, object] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_session_timeout_ms": TEST_SESSION_TIMEOUT_MS,
+        "kafka_publish_timeout_s": 10.0,
+        "database_url": database_url,
+        "topic_touch_events": f"t{tag}.touch-events",
+        "topic_lead_changes": f"t{tag}.lead-changes",
+        "topic_actions": f"t{tag}.actions",
+        "group_scoring": f"t{tag}.scoring",
+        "group_routing": f"t{tag}.routing",
+        "consumer_retry_backoff_s": 0.05,
+        "consumer_poll_timeout_ms": 200,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, clean_db: str) -> Settings:
+    """Test settings: the shared broker, the clean database, fresh topics and groups."""
+    return unique_settings(bootstrap=broker.bootstrap_servers, database_url=clean_db)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """Ingest, scoring and routing running in this process against the real broker and DB."""
+    running = Runtime(settings=settings, services=("ingest", "scoring", "routing"))
+    running.start()
+    assert running.wait_until_assigned(timeout_s=30), "consumers never joined their groups"
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the runtime's app in-process."""
+    assert runtime.app is not None
+    transport = httpx.ASGITransport(app=runtime.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://leadflow.test") as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The checkout's top folder."""
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,166 @@
+"""`leadflow up` as a user runs it: a real process with its own broker, one port, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from leadflow.embedded import free_port, port_is_open
+
+pytestmark = pytest.mark.e2e
+
+LEADFLOW = str(Path(sys.executable).parent / "leadflow")
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """The environment without any LEADFLOW_* the developer may have set, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env.update(values)
+    return env
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        text = (task / "children").read_text().split()
+        found += [int(p) for p in text]
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True if the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_ready(port: int, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Wait until /readyz answers 200, failing early if the process died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("leadflow up never became ready")
+
+
+@pytest.fixture
+def leadflow_up(clean_db: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`leadflow up` on a free port with its own embedded broker."""
+    port = free_port()
+    process = subprocess.Popen(
+        [LEADFLOW, "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(LEADFLOW_DATABASE_URL=clean_db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_ready(port, process)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def stop_and_check(process: subprocess.Popen, port: int, sig: signal.Signals) -> None:
+    """Send `sig`; the process, its broker and its port must all be gone within seconds."""
+    brokers = children(process.pid)
+    assert brokers, "leadflow up started no broker process"
+    process.send_signal(sig)
+    process.wait(timeout=15)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(alive(pid) for pid in brokers):
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in brokers), "the broker outlived leadflow up"
+    assert not port_is_open("127.0.0.1", port)
+
+
+def test_leadflow_up_serves_the_pipeline_and_ctrl_c_leaves_nothing_running(leadflow_up):
+    process, port = leadflow_up
+    base = f"http://127.0.0.1:{port}"
+    event = {
+        "type": "demo_requested",
+        "lead": {"email": "e2e@acme.example", "job_title": "Head of IT"},
+    }
+    response = httpx.post(f"{base}/v1/events", json=event, timeout=10)
+    assert response.status_code == 202
+
+    started, lead = time.monotonic(), None
+    while time.monotonic() - started < 15:
+        items = httpx.get(f"{base}/v1/leads", params={"email": "e2e@acme.example"}).json()["items"]
+        if items and items[0]["owner"]:
+            lead = items[0]
+            break
+        time.sleep(0.1)
+    assert lead is not None, "the lead never got an owner"
+    assert lead["owner"]["team"] in {"marketing", "sdr", "sales"}
+    assert time.monotonic() - started < 5, "owner took longer than the 5 s the README promises"
+
+    stop_and_check(process, port, signal.SIGINT)
+    assert process.returncode in (0, 130)
+
+
+def test_sigterm_stops_leadflow_up_and_its_broker(leadflow_up):
+    process, port = leadflow_up
+    stop_and_check(process, port, signal.SIGTERM)
+
+
+def test_second_leadflow_up_on_the_same_port_fails_clearly(leadflow_up, clean_db, tmp_path):
+    _process, port = leadflow_up
+    second = subprocess.run(
+        [LEADFLOW, "up", "--port", str(port)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(LEADFLOW_DATABASE_URL=clean_db),
+        timeout=30,
+    )
+    assert second.returncode != 0
+    assert "already running" in second.stderr or "already in use" in second.stderr
+
+
+def test_service_on_an_unmigrated_database_exits_naming_the_command(broker, tmp_path):
+    result = subprocess.run(
+        [LEADFLOW, "scoring", "--port", str(free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(
+            LEADFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}",
+            LEADFLOW_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        ),
+    )
+    assert result.returncode == 1
+    assert "leadflow db upgrade" in result.stderr
+
+
+def test_invalid_setting_is_refused_at_start_naming_the_variable(tmp_path):
+    result = subprocess.run(
+        [LEADFLOW, "up"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(LEADFLOW_HTTP_PORT="not-a-port"),
+    )
+    assert result.returncode == 1
+    assert "LEADFLOW_HTTP_PORT" in result.stderr

@@ -1,0 +1,177 @@
+"""Settings: defaults, `LEADFLOW_*` environment variables and start-up validation."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import KAFKA_DEFAULT_SESSION_TIMEOUT_MS, Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with no LEADFLOW_* variable set, whatever the shell exported."""
+    for name in list(os.environ):
+        if name.upper().startswith("LEADFLOW_"):
+            monkeypatch.delenv(name)
+
+
+def test_default_topic_names() -> None:
+    settings = Settings()
+    assert settings.topic_touch_events == "leadflow.touch-events"
+    assert settings.topic_lead_changes == "leadflow.lead-changes"
+    assert settings.topic_actions == "leadflow.actions"
+
+
+def test_default_dlq_topics_append_dot_dlq() -> None:
+    settings = Settings()
+    assert settings.dlq_topic("leadflow.actions") == "leadflow.actions.dlq"
+    assert settings.topics == [
+        "leadflow.touch-events",
+        "leadflow.lead-changes",
+        "leadflow.actions",
+        "leadflow.touch-events.dlq",
+        "leadflow.lead-changes.dlq",
+        "leadflow.actions.dlq",
+    ]
+
+
+def test_other_defaults() -> None:
+    settings = Settings()
+    assert settings.kafka_bootstrap_servers is None
+    assert settings.kafka_session_timeout_ms == KAFKA_DEFAULT_SESSION_TIMEOUT_MS
+    assert settings.http_host == "127.0.0.1"
+    assert settings.http_port == 8000
+    assert settings.log_level == "INFO"
+    assert settings.group_scoring == "leadflow.scoring"
+    assert settings.group_routing == "leadflow.routing"
+
+
+def test_values_are_read_from_leadflow_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("LEADFLOW_HTTP_PORT", "9001")
+    monkeypatch.setenv("LEADFLOW_TOPIC_ACTIONS", "acme.actions")
+    monkeypatch.setenv("LEADFLOW_DLQ_SUFFIX", ".dead")
+    monkeypatch.setenv("LEADFLOW_KAFKA_SESSION_TIMEOUT_MS", "6000")
+    monkeypatch.setenv("LEADFLOW_DATABASE_ECHO", "true")
+
+    settings = Settings()
+
+    assert settings.kafka_bootstrap_servers == "kafka:9092"
+    assert settings.http_port == 9001
+    assert settings.topic_actions == "acme.actions"
+    assert settings.dlq_topic(settings.topic_actions) == "acme.actions.dead"
+    assert settings.kafka_session_timeout_ms == 6000
+    assert settings.database_echo is True
+
+
+def test_env_var_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("leadflow_http_port", "9002")
+    assert Settings().http_port == 9002
+
+
+def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PORT", "9003")
+    assert Settings().http_port == 8000
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_bootstrap_servers_is_treated_as_unset(
+    monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    monkeypatch.setenv("LEADFLOW_KAFKA_BOOTSTRAP_SERVERS", blank)
+    assert Settings().kafka_bootstrap_servers is None
+
+
+def test_blank_tansu_bin_is_treated_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_TANSU_BIN", "")
+    assert Settings().tansu_bin is None
+
+
+def test_bootstrap_servers_splits_a_comma_list_and_trims(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_KAFKA_BOOTSTRAP_SERVERS", " k1:9092, k2:9092 ,,k3:9093 ")
+    assert Settings().bootstrap_servers == ["k1:9092", "k2:9092", "k3:9093"]
+
+
+def test_single_bootstrap_server_is_a_one_element_list() -> None:
+    assert Settings(kafka_bootstrap_servers="localhost:9092").bootstrap_servers == [
+        "localhost:9092"
+    ]
+
+
+def test_bootstrap_servers_raises_a_clear_error_when_unset() -> None:
+    settings = Settings()
+    with pytest.raises(RuntimeError, match="LEADFLOW_KAFKA_BOOTSTRAP_SERVERS"):
+        _ = settings.bootstrap_servers
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field"),
+    [
+        ("LEADFLOW_HTTP_PORT", "70000", "http_port"),
+        ("LEADFLOW_HTTP_PORT", "-1", "http_port"),
+        ("LEADFLOW_HTTP_PORT", "eighty", "http_port"),
+        ("LEADFLOW_TOPIC_TOUCH_EVENTS", "touch events", "topic_touch_events"),
+        ("LEADFLOW_TOPIC_LEAD_CHANGES", "lead/changes", "topic_lead_changes"),
+        ("LEADFLOW_GROUP_ROUTING", "routing group", "group_routing"),
+        ("LEADFLOW_KAFKA_SESSION_TIMEOUT_MS", "10", "kafka_session_timeout_ms"),
+        ("LEADFLOW_KAFKA_SESSION_TIMEOUT_MS", "300001", "kafka_session_timeout_ms"),
+        ("LEADFLOW_CONSUMER_MAX_ATTEMPTS", "0", "consumer_max_attempts"),
+        ("LEADFLOW_LOG_LEVEL", "verbose", "log_level"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    assert [err["loc"] for err in exc.value.errors()] == [(field,)]
+
+
+def test_topic_name_longer_than_200_characters_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(topic_actions="a" * 201)
+
+
+def test_topic_name_of_200_allowed_characters_is_accepted() -> None:
+    name = "A.b_c-9" * 28 + "abcd"
+    assert len(name) == 200
+    assert Settings(topic_actions=name).topic_actions == name
+
+
+@pytest.mark.parametrize("level", ["debug", "Warning", "error"])
+def test_lower_case_log_level_is_accepted_and_upper_cased(
+    monkeypatch: pytest.MonkeyPatch, level: str
+) -> None:
+    monkeypatch.setenv("LEADFLOW_LOG_LEVEL", level)
+    assert Settings().log_level == level.upper()
+
+
+def test_bootstrap_servers_of_only_commas_raises_like_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEADFLOW_KAFKA_BOOTSTRAP_SERVERS", " , ")
+    with pytest.raises((RuntimeError, ValidationError)):
+        _ = Settings().bootstrap_servers
+
+
+def test_dlq_suffix_with_a_space_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_DLQ_SUFFIX", " dead letters")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.http_port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_topic_names_kafka_refuses_are_refused(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("LEADFLOW_TOPIC_ACTIONS", name)
+    with pytest.raises(ValidationError):
+        Settings()

@@ -1,0 +1,103 @@
+"""docker-compose.yml only runs real `leadflow` commands and sets only real settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from leadflow.cli import build_parser
+from shared.config import Settings
+
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+PREFIX = "LEADFLOW_"
+APP_SERVICES = ("ingest", "scoring", "routing")
+
+
+def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    """The compose file with anchors and merge keys resolved."""
+    return yaml.safe_load(path.read_text())
+
+
+def service_env(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as a dict, whether written as a mapping or `K=V` items."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def unknown_settings(compose: dict[str, Any]) -> list[str]:
+    """`service: VAR` for every LEADFLOW_* variable that is not a Settings field."""
+    return [
+        f"{name}: {key}"
+        for name, service in compose["services"].items()
+        for key in service_env(service)
+        if key.startswith(PREFIX) and key[len(PREFIX) :].lower() not in Settings.model_fields
+    ]
+
+
+def invalid_settings(compose: dict[str, Any]) -> list[str]:
+    """`service: VAR=value (error)` for every known LEADFLOW_* variable whose value fails."""
+    problems = []
+    for name, service in compose["services"].items():
+        for key, value in service_env(service).items():
+            field = key[len(PREFIX) :].lower()
+            if not key.startswith(PREFIX) or field not in Settings.model_fields:
+                continue
+            try:
+                Settings(**{field: value})
+            except ValidationError as exc:
+                problems.append(f"{name}: {key}={value!r} ({exc.errors()[0]['msg']})")
+    return problems
+
+
+def command_error(command: list[str]) -> str | None:
+    """None if `leadflow <command>` parses, else why it does not."""
+    try:
+        build_parser().parse_args(command)
+    except SystemExit as exc:
+        return f"`leadflow {' '.join(command)}` is rejected by the CLI (exit {exc.code})"
+    return None
+
+
+def test_compose_has_the_broker_database_mail_catcher_migration_and_services() -> None:
+    services = load_compose()["services"]
+    for name in ("kafka", "postgres", "mailpit", "migrate", *APP_SERVICES):
+        assert name in services, f"service {name!r} missing"
+
+
+def test_every_image_service_runs_a_command_the_leadflow_cli_accepts() -> None:
+    built = {n: s for n, s in load_compose()["services"].items() if "build" in s}
+    assert set(built) >= {"migrate", *APP_SERVICES}
+    for name, service in built.items():
+        command = service.get("command")
+        assert isinstance(command, list) and command, f"{name} has no exec-form command"
+        assert command_error(command) is None, name
+
+
+def test_every_leadflow_variable_is_a_real_setting_with_a_valid_value() -> None:
+    compose = load_compose()
+    assert any(key.startswith(PREFIX) for key in service_env(compose["services"]["ingest"]))
+    assert unknown_settings(compose) == []
+    assert invalid_settings(compose) == []
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_services_wait_for_healthy_kafka_and_completed_migrations(name: str) -> None:
+    depends_on = load_compose()["services"][name]["depends_on"]
+    assert depends_on["kafka"]["condition"] == "service_healthy"
+    assert depends_on["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_checkers_report_unknown_variables_bad_values_and_bad_commands() -> None:
+    compose = {
+        "services": {"x": {"environment": ["LEADFLOW_NOT_A_SETTING=1", "LEADFLOW_HTTP_PORT=99999"]}}
+    }
+    assert unknown_settings(compose) == ["x: LEADFLOW_NOT_A_SETTING"]
+    assert len(invalid_settings(compose)) == 1
+    assert command_error(["ingest", "--no-such-option"]) is not None
+    assert command_error(["not-a-command"]) is not None
