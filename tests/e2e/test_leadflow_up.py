@@ -164,3 +164,45 @@ def test_invalid_setting_is_refused_at_start_naming_the_variable(tmp_path):
     )
     assert result.returncode == 1
     assert "LEADFLOW_HTTP_PORT" in result.stderr
+
+
+def test_leadflow_up_uses_the_configured_broker_instead_of_starting_one(broker, clean_db, tmp_path):
+    port, tag = free_port(), os.urandom(4).hex()
+    process = subprocess.Popen(
+        [LEADFLOW, "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(
+            LEADFLOW_DATABASE_URL=clean_db,
+            LEADFLOW_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+            LEADFLOW_TOPIC_TOUCH_EVENTS=f"x{tag}.touch-events",
+            LEADFLOW_TOPIC_LEAD_CHANGES=f"x{tag}.lead-changes",
+            LEADFLOW_TOPIC_ACTIONS=f"x{tag}.actions",
+            LEADFLOW_GROUP_SCORING=f"x{tag}.scoring",
+            LEADFLOW_GROUP_ROUTING=f"x{tag}.routing",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_ready(port, process)
+        assert children(process.pid) == [], "leadflow up started a broker of its own"
+        event = {"type": "pricing_viewed", "lead": {"email": "ext@acme.example"}}
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/events", json=event).status_code == 202
+        deadline, items = time.monotonic() + 15, []
+        while time.monotonic() < deadline and not (items and items[0]["owner"]):
+            time.sleep(0.1)
+            items = httpx.get(
+                f"http://127.0.0.1:{port}/v1/leads", params={"email": "ext@acme.example"}
+            ).json()["items"]
+        assert items and items[0]["owner"], "the lead never got an owner via the external broker"
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+        host, broker_port = broker.bootstrap_servers.rsplit(":", 1)
+        assert port_is_open(host, int(broker_port)), (
+            "stopping leadflow up stopped a broker it did not own"
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
