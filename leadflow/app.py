@@ -10,7 +10,7 @@ from services.ingest.api import router as ingest_router
 from services.routing.api import router as routing_router
 from services.scoring.api import router as scoring_router
 from shared import health
-from shared.http import Resources, install_error_handlers
+from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
 
 ROUTERS = {"ingest": ingest_router, "scoring": scoring_router, "routing": routing_router}
 
@@ -25,6 +25,7 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
     )
     app.state.resources = resources
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=resources.settings.max_body_bytes)
     app.include_router(health.router)
     for name in services:
         app.include_router(ROUTERS[name])

@@ -86,8 +86,40 @@ def _serve(app: object, *, settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
+def _announce_auth(runtime: object, *, dev_key: bool) -> None:
+    """Warn when auth is off; in the embedded mode, create and print a dev key on first start."""
+    from shared.auth import any_key_exists, create_key
+
+    settings: Settings = runtime.settings  # type: ignore[attr-defined]
+    if settings.auth == "off":
+        log.warning(
+            "LEADFLOW_AUTH=off: every endpoint and webhook source is open to anyone who can "
+            "reach this port; use it for local play only"
+        )
+        return
+    if not dev_key:
+        return
+    sessions = runtime.resources.sessions  # type: ignore[attr-defined]
+    with sessions.begin() as session:
+        if any_key_exists(session):
+            return
+        key = create_key(session, name="dev", scopes=["admin"])
+    print(
+        "Created an API key named 'dev' with the admin scope (shown once; "
+        "`leadflow keys create` makes more):\n"
+        f"  export LEADFLOW_KEY={key}\n"
+        '  curl -H "Authorization: Bearer $LEADFLOW_KEY" ...',
+        flush=True,
+    )
+
+
 def _run_runtime(
-    settings: Settings, *, services: Sequence[str], migrate: bool, banner: str
+    settings: Settings,
+    *,
+    services: Sequence[str],
+    migrate: bool,
+    banner: str,
+    dev_key: bool = False,
 ) -> None:
     from leadflow.runtime import Runtime
     from shared.db import MigrationsOutOfDate
@@ -98,6 +130,7 @@ def _run_runtime(
             app = runtime.start()
         except MigrationsOutOfDate as exc:
             raise CliError(str(exc)) from exc
+        _announce_auth(runtime, dev_key=dev_key)
         log.info(banner)
         print(banner, flush=True)
         _serve(app, settings=settings)
@@ -151,7 +184,11 @@ def cmd_up(args: argparse.Namespace) -> None:
             f"{_safe_url(settings.database_url)}). Ctrl-C stops it."
         )
         _run_runtime(
-            settings, services=("ingest", "scoring", "routing"), migrate=True, banner=banner
+            settings,
+            services=("ingest", "scoring", "routing"),
+            migrate=True,
+            banner=banner,
+            dev_key=True,
         )
 
 
@@ -210,6 +247,44 @@ def cmd_db(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_keys(args: argparse.Namespace) -> None:
+    """Create, list or revoke API keys in the configured database."""
+    from shared.auth import ApiKeyError, create_key, list_keys, revoke_key
+    from shared.db import MigrationsOutOfDate, check_migrations, make_engine, make_session_factory
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            check_migrations(engine)
+        except MigrationsOutOfDate as exc:
+            raise CliError(str(exc)) from exc
+        sessions = make_session_factory(engine)
+        with sessions.begin() as session:
+            if args.action == "create":
+                key = create_key(session, name=args.name, scopes=args.scope)
+                print(f"created key {args.name!r} with scopes {', '.join(args.scope)}.")
+                print("It is shown only this once; store it now:")
+                print(key)
+            elif args.action == "list":
+                rows = list_keys(session)
+                if not rows:
+                    print("no API keys; create one with `leadflow keys create`")
+                for k in rows:
+                    state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+                    print(
+                        f"{k.name}\t{k.hint}...\t{','.join(k.scopes)}\t"
+                        f"created {k.created_at:%Y-%m-%d %H:%M}\t{state}"
+                    )
+            else:
+                revoke_key(session, name=args.name)
+                print(f"revoked key {args.name!r}")
+    except ApiKeyError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
@@ -232,6 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("revision", nargs="?", help="target revision (default head for upgrade)")
     db.add_argument("--url", help="database URL (default LEADFLOW_DATABASE_URL)")
     db.set_defaults(func=cmd_db)
+
+    from shared.auth import SCOPES
+
+    keys = sub.add_parser("keys", help="API keys for the HTTP API")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints it once, on the last line")
+    create.add_argument("--name", required=True, help="a unique name, e.g. the client's")
+    create.add_argument(
+        "--scope", action="append", required=True, choices=SCOPES, help="repeat for several"
+    )
+    keys_sub.add_parser("list", help="list keys (names, scopes, state; never the keys)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
+    revoke.add_argument("name")
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 

@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Kafka's own default; the embedded mode and the tests shorten it because Tansu only lets a
 # consumer join its group after about half the session timeout (see ../shared/design.md).
 KAFKA_DEFAULT_SESSION_TIMEOUT_MS = 45_000
 EMBEDDED_SESSION_TIMEOUT_MS = 6_000
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> object:
+    """Seconds from `90`, `90s`, `15m`, `1h`, `1d` or `250ms`; other types pass to pydantic."""
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match is None:
+            raise ValueError("must be seconds or a number with ms, s, m, h or d (e.g. 90s, 15m)")
+        return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    return value
+
+
+# A length of time in seconds that also reads `15m`-style values from the environment.
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+# Segment track event names and the native types they become; others keep their own name.
+DEFAULT_SEGMENT_EVENT_MAP = {
+    "Product Added": "cart_add",
+    "Cart Viewed": "cart_add",
+    "Checkout Started": "checkout_started",
+    "Order Completed": "order_completed",
+    "Demo Requested": "demo_requested",
+    "Trial Started": "trial_started",
+    "Trial Activated": "trial_activated",
+    "Form Submitted": "form_submit",
+    "Webinar Registered": "webinar_registered",
+    "Webinar Attended": "webinar_attended",
+    "Email Opened": "email_open",
+    "Email Link Clicked": "email_click",
+    "Meeting Booked": "meeting_booked",
+    "Unsubscribed": "unsubscribe",
+}
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -58,12 +94,64 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("kafka_bootstrap_servers", "tansu_bin", mode="before")
+    # Ingest. `auth=off` is for local play only: every endpoint and source is then open.
+    auth: Literal["on", "off"] = "on"
+    # How long a verified API key is trusted without asking the database again (revocation
+    # takes effect within this time).
+    auth_cache_s: Duration = Field(5.0, ge=0, le=3600)
+    max_body_bytes: int = Field(5_000_000, ge=1_000, le=100_000_000)
+    batch_max_events: int = Field(1_000, ge=1, le=100_000)
+    dedupe_window_s: Duration = Field(86_400.0, ge=0, le=30 * 86_400)
+    # Token buckets: sustained requests per second and burst size; a rate of 0 is no limit.
+    rate_limit_key_per_s: float = Field(200.0, ge=0)
+    rate_limit_key_burst: int = Field(400, ge=1)
+    rate_limit_source_per_s: float = Field(500.0, ge=0)
+    rate_limit_source_burst: int = Field(1_000, ge=1)
+
+    segment_write_key: SecretStr | None = None
+    segment_shared_secret: SecretStr | None = None
+    segment_event_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_SEGMENT_EVENT_MAP)
+    )
+    shopify_webhook_secret: SecretStr | None = None
+    hubspot_client_secret: SecretStr | None = None
+    hubspot_max_age_s: Duration = Field(300.0, gt=0, le=3600)
+    # The public URL HubSpot calls (it signs it); unset: the URL of the request as received.
+    hubspot_webhook_url: str | None = None
+
+    @field_validator(
+        "kafka_bootstrap_servers",
+        "tansu_bin",
+        "segment_write_key",
+        "segment_shared_secret",
+        "shopify_webhook_secret",
+        "hubspot_client_secret",
+        "hubspot_webhook_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """Treat an empty variable as unset, as compose files often export `VAR=`."""
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _lower_auth(cls, value: object) -> object:
+        """Accept `OFF`, `false` and `0` as well as `off`."""
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return {"false": "off", "0": "off", "true": "on", "1": "on"}.get(value, value)
+        return value
+
+    @field_validator("segment_event_map")
+    @classmethod
+    def _valid_event_map(cls, value: dict[str, str]) -> dict[str, str]:
+        """Every target must be a native type name, so scoring rules can name it."""
+        bad = [t for t in value.values() if not re.fullmatch(r"[a-z0-9][a-z0-9_.:-]{0,63}", t)]
+        if bad:
+            raise ValueError(f"targets must be lower-case type names such as 'cart_add', not {bad}")
         return value
 
     @field_validator("log_level", mode="before")

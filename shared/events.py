@@ -48,10 +48,12 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def lead_key_for(*, email: str | None, anonymous_id: str | None) -> str:
-    """The Kafka key of a touch: the normalised email, else the anonymous id."""
+def lead_key_for(*, email: str | None, anonymous_id: str | None, user_id: str | None = None) -> str:
+    """The Kafka key of a touch: the normalised email, else the user id, else the anonymous id."""
     if email:
         return f"email:{normalize_email(email)}"
+    if user_id:
+        return f"user:{user_id}"
     if anonymous_id:
         return f"anon:{anonymous_id}"
     raise ValueError("a lead needs an email or an anonymous_id")
@@ -86,6 +88,9 @@ class LeadIn(_Strict):
 
     email: str | None = Field(None, max_length=320)
     anonymous_id: str | None = Field(None, max_length=200)
+    # A platform's own id for the person (Segment userId, HubSpot contact, Shopify customer),
+    # namespaced by the source, e.g. "hubspot:123:456".
+    user_id: str | None = Field(None, max_length=200)
     first_name: str | None = Field(None, max_length=200)
     last_name: str | None = Field(None, max_length=200)
     job_title: str | None = Field(None, max_length=300)
@@ -102,16 +107,16 @@ class LeadIn(_Strict):
             raise ValueError("is not an email address")
         return normalize_email(value)
 
-    @field_validator("anonymous_id")
+    @field_validator("anonymous_id", "user_id")
     @classmethod
-    def _blank_anonymous_id(cls, value: str | None) -> str | None:
-        """An empty anonymous id identifies nobody."""
+    def _blank_id(cls, value: str | None) -> str | None:
+        """An empty id identifies nobody."""
         return value or None
 
     @model_validator(mode="after")
     def _needs_identity(self) -> LeadIn:
         """Refuse a touch that names nobody."""
-        if not self.email and not self.anonymous_id:
+        if not self.email and not self.anonymous_id and not self.user_id:
             raise ValueError("lead needs at least one of email or anonymous_id")
         return self
 
@@ -189,7 +194,11 @@ class TouchEnvelope(BaseModel):
             occurred_at=event.occurred_at or received_at,
             received_at=received_at,
             source=event.source,
-            lead_key=lead_key_for(email=event.lead.email, anonymous_id=event.lead.anonymous_id),
+            lead_key=lead_key_for(
+                email=event.lead.email,
+                anonymous_id=event.lead.anonymous_id,
+                user_id=event.lead.user_id,
+            ),
             lead=event.lead,
             properties=event.properties,
         )

@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.config import Settings
 from shared.kafka import AsyncProducer, ConsumerLoop
+from shared.ratelimit import RateLimiter
+from shared.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,17 @@ class Resources:
     sessions: sessionmaker[Session]
     producer: AsyncProducer | None = None
     consumers: list[ConsumerLoop] = field(default_factory=list)
+    key_cache: TTLCache[Any] = field(init=False)
+    key_limiter: RateLimiter = field(init=False)
+    source_limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.key_cache = TTLCache(ttl_s=s.auth_cache_s)
+        self.key_limiter = RateLimiter(rate=s.rate_limit_key_per_s, burst=s.rate_limit_key_burst)
+        self.source_limiter = RateLimiter(
+            rate=s.rate_limit_source_per_s, burst=s.rate_limit_source_burst
+        )
 
 
 class ApiError(Exception):
@@ -117,6 +130,45 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+class BodyLimitMiddleware:
+    """Answers 413 to a request body over `max_bytes`, declared or streamed, before it is read
+    whole into memory."""
+
+    def __init__(self, app: Any, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_large = f"request body is larger than {self.max_bytes} bytes"
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                size = -1
+            if size < 0 or size > self.max_bytes:
+                status, code = (400, "bad_request") if size < 0 else (413, "payload_too_large")
+                message = "invalid Content-Length header" if size < 0 else too_large
+                response = JSONResponse(error_body(code, message), status_code=status)
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised inside the route's body read, so the error handlers answer it.
+                    raise StarletteHTTPException(413, too_large)
+            return message
+
+        await self.app(scope, limited_receive, send)
 
 
 def get_resources(request: Request) -> Resources:

@@ -100,36 +100,52 @@ class AsyncProducer:
     async def publish_many(
         self, *, topic: str, records: Sequence[tuple[bytes | None, bytes, Headers]]
     ) -> None:
-        """Send records and return once the broker acknowledged every one; raise otherwise."""
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in records]
+        """Send records and return once the broker acknowledged every one; raise otherwise.
 
-        def resolve(fut: asyncio.Future, error: BaseException | None) -> None:
-            if fut.done():
+        The request's records share one asyncio future: the sender thread counts the acks and
+        wakes the event loop once for the whole request (or at the first failure), so a batch
+        of a thousand events costs one loop wake-up, not a thousand.
+        """
+        if not records:
+            return
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        pending = [len(records)]
+        lock = threading.Lock()
+
+        def resolve(error: BaseException | None) -> None:
+            if done.done():
                 return
             if error is None:
-                fut.set_result(None)
+                done.set_result(None)
             else:
-                fut.set_exception(PublishError(str(error) or type(error).__name__))
+                done.set_exception(PublishError(str(error) or type(error).__name__))
 
-        for (key, value, headers), fut in zip(records, futures, strict=True):
+        def on_ack(_metadata: object) -> None:
+            with lock:
+                pending[0] -= 1
+                last = pending[0] == 0
+            if last:
+                loop.call_soon_threadsafe(resolve, None)
+
+        def on_error(exc: BaseException) -> None:
+            loop.call_soon_threadsafe(resolve, exc)
+
+        for key, value, headers in records:
             try:
                 kafka_future = self._producer.send(topic, key=key, value=value, headers=headers)
             except KafkaError as exc:  # e.g. metadata not available within max_block_ms
                 raise PublishError(str(exc) or type(exc).__name__) from exc
-            kafka_future.add_callback(
-                lambda _md, f=fut: loop.call_soon_threadsafe(resolve, f, None)
-            )
-            kafka_future.add_errback(lambda exc, f=fut: loop.call_soon_threadsafe(resolve, f, exc))
+            kafka_future.add_callback(on_ack)
+            kafka_future.add_errback(on_error)
         try:
             async with asyncio.timeout(self._settings.kafka_publish_timeout_s):
-                await asyncio.gather(*futures)
+                await done
         except TimeoutError as exc:
             raise PublishError("broker did not acknowledge in time") from exc
         finally:
-            for fut in futures:
-                if not fut.done():
-                    fut.cancel()
+            if not done.done():
+                done.cancel()
 
     def publish_sync(
         self, *, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None

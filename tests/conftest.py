@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from leadflow.embedded import EmbeddedBroker, resolve_tansu_bin
 from leadflow.runtime import Runtime
+from shared.auth import create_key
 from shared.config import Settings
 from shared.db import make_engine, metadata, upgrade
 
@@ -110,12 +111,22 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     running.stop()
 
 
+def make_key(runtime: Runtime, *scopes: str, name: str | None = None) -> str:
+    """A new API key with `scopes` in the runtime's database."""
+    assert runtime.resources is not None
+    with runtime.resources.sessions.begin() as session:
+        return create_key(session, name=name or f"k-{uuid.uuid4().hex[:8]}", scopes=scopes)
+
+
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the runtime's app in-process."""
+    """An HTTP client talking to the runtime's app in-process, with an admin key."""
     assert runtime.app is not None
     transport = httpx.ASGITransport(app=runtime.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://leadflow.test") as http:
+    headers = {"Authorization": f"Bearer {make_key(runtime, 'admin')}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://leadflow.test", headers=headers
+    ) as http:
         yield http
 
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from services.ingest.service import accept_events
-from shared.events import TouchEventIn, utcnow
-from shared.http import ApiError, ProducerDep, SettingsDep, error_body
+from services.ingest import examples
+from services.ingest.domain import signatures
+from services.ingest.domain.hubspot import parse_hubspot
+from services.ingest.domain.native import parse_native_batch
+from services.ingest.domain.parsing import FieldError, Parsed, PayloadError, content_id
+from services.ingest.domain.segment import parse_segment
+from services.ingest.domain.shopify import TOPICS, shopify_envelope
+from services.ingest.service import DatabaseUnavailable, accept_envelopes
+from shared.auth import EventsWriter
+from shared.events import TouchEnvelope, TouchEventIn, utcnow
+from shared.http import ApiError, Resources, ResourcesDep
 from shared.kafka import PublishError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
 
 
@@ -22,7 +36,11 @@ class Rejected(BaseModel):
 
 
 class AcceptedOut(BaseModel):
-    """The 202 answer: what the broker now has."""
+    """The 202 answer: what the broker now has.
+
+    `ids` lists every valid event's id (new and repeated), `accepted` how many were published
+    by this request, `duplicates` how many were repeats of events it already had.
+    """
 
     accepted: int
     ids: list[str]
@@ -30,45 +48,396 @@ class AcceptedOut(BaseModel):
     rejected: list[Rejected] = []
 
 
-@router.post(
-    "/v1/events",
-    status_code=202,
-    response_model=AcceptedOut,
-    summary="Post one native touch event",
-    responses={
-        422: {
-            "description": "The event does not match the schema; the message names the field",
+def _error_example(status: int, code: str, message: str, details: list[Any] | None = None):
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return {"content": {"application/json": {"example": body}}}
+
+
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The body is not JSON",
+        **_error_example(400, "invalid_json", "request body is not valid JSON"),
+    },
+    401: {
+        "description": "Missing or bad API key or signature",
+        **_error_example(401, "unauthorized", "unknown or revoked API key"),
+    },
+    403: {
+        "description": "The key lacks the scope",
+        **_error_example(403, "forbidden", "API key 'crm' lacks the scope 'events:write'"),
+    },
+    413: {
+        "description": "Body or batch over the limit",
+        **_error_example(413, "payload_too_large", "request body is larger than 5000000 bytes"),
+    },
+    422: {
+        "description": "No event is valid; each is named by index and field",
+        **_error_example(
+            422,
+            "validation_error",
+            "no event is valid; events[0].lead: lead needs at least one of email or anonymous_id",
+            [
+                {
+                    "index": 0,
+                    "field": "lead",
+                    "error": "lead needs at least one of email or anonymous_id",
+                }
+            ],
+        ),
+    },
+    429: {
+        "description": "Over the rate limit; retry after Retry-After",
+        **_error_example(429, "rate_limited", "API key 'crm' is over its rate limit; retry in 1 s"),
+    },
+    503: {
+        "description": "Broker did not acknowledge; nothing accepted; retry after Retry-After",
+        **_error_example(
+            503,
+            "broker_unavailable",
+            "the events were not accepted: broker did not acknowledge in time",
+        ),
+    },
+}
+
+
+def _request_body(examples_: dict[str, Any], description: str) -> dict[str, Any]:
+    """OpenAPI for a raw JSON body read by the route itself (signatures need the raw bytes)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
             "content": {
                 "application/json": {
-                    "example": error_body(
-                        "validation_error",
-                        "lead: lead needs at least one of email or anonymous_id",
-                        [
-                            {
-                                "field": "lead",
-                                "error": "lead needs at least one of email or anonymous_id",
-                            }
-                        ],
-                    )
+                    "schema": {"type": ["object", "array"]},
+                    "examples": {k: {"value": v} for k, v in examples_.items()},
                 }
             },
-        },
-        503: {"description": "The broker did not acknowledge in time; retry after Retry-After"},
-    },
-)
-async def post_event(
-    event: TouchEventIn, producer: ProducerDep, settings: SettingsDep
-) -> AcceptedOut:
-    """Accept one touch event; 202 means the broker has it."""
+        }
+    }
+
+
+def read_json(body: bytes) -> Any:
+    """The body as JSON; 400 if it is empty or not JSON."""
+    if not body.strip():
+        raise ApiError(400, "invalid_json", "request body is empty; send a JSON document")
     try:
-        accepted = await accept_events(
-            events=[event], producer=producer, settings=settings, received_at=utcnow()
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from exc
+
+
+def _check_source_rate(resources: Resources, source: str) -> None:
+    wait = resources.source_limiter.check(source)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"the {source} source is over its rate limit; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def _unauthorized(source: str, why: str) -> ApiError:
+    log.warning("refused a %s webhook: %s", source, why)
+    return ApiError(401, "unauthorized", f"{source}: {why}")
+
+
+def _rejected_error(parsed: Parsed, *, prefix: str) -> ApiError:
+    first = parsed.rejected[0]
+    return ApiError(
+        422,
+        "validation_error",
+        f"no event is valid; {prefix}[{first.index}].{first.field}: {first.error}",
+        details=[{"index": r.index, "field": r.field, "error": r.error} for r in parsed.rejected],
+    )
+
+
+def _payload_error(exc: PayloadError) -> ApiError:
+    if exc.too_large:
+        return ApiError(413, "payload_too_large", f"{exc.field}: {exc.error}")
+    return ApiError(
+        422,
+        "validation_error",
+        f"{exc.field}: {exc.error}",
+        details=[{"field": exc.field, "error": exc.error}],
+    )
+
+
+async def _publish(
+    resources: Resources, envelopes: list[TouchEnvelope], rejected: list[Any] | None = None
+) -> AcceptedOut:
+    """Publish and answer 202, or 503 when the broker or the database did not answer."""
+    assert resources.producer is not None
+    try:
+        result = await accept_envelopes(
+            envelopes=envelopes,
+            producer=resources.producer,
+            sessions=resources.sessions,
+            settings=resources.settings,
+            now=utcnow(),
         )
     except PublishError as exc:
         raise ApiError(
             503,
             "broker_unavailable",
-            f"the event was not accepted: {exc}",
+            f"the events were not accepted: {exc}",
             headers={"Retry-After": "5"},
         ) from exc
-    return AcceptedOut(accepted=len(accepted.ids), ids=accepted.ids, duplicates=accepted.duplicates)
+    except DatabaseUnavailable as exc:
+        raise ApiError(
+            503,
+            "database_unavailable",
+            "the events were not accepted: the database did not answer",
+            headers={"Retry-After": "5"},
+        ) from exc
+    return AcceptedOut(
+        accepted=result.accepted,
+        ids=result.ids,
+        duplicates=result.duplicates,
+        rejected=[Rejected(index=r.index, field=r.field, error=r.error) for r in rejected or []],
+    )
+
+
+async def _publish_parsed(resources: Resources, parsed: Parsed, *, prefix: str) -> AcceptedOut:
+    if not parsed.accepted:
+        raise _rejected_error(parsed, prefix=prefix)
+    return await _publish(resources, parsed.accepted, parsed.rejected)
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=AcceptedOut,
+    summary="Post one native touch event",
+    responses={k: v for k, v in COMMON_ERRORS.items() if k != 422}
+    | {
+        422: {
+            "description": "The event does not match the schema; the message names the field",
+            **_error_example(
+                422,
+                "validation_error",
+                "lead: lead needs at least one of email or anonymous_id",
+                [{"field": "lead", "error": "lead needs at least one of email or anonymous_id"}],
+            ),
+        }
+    },
+)
+async def post_event(
+    event: TouchEventIn, resources: ResourcesDep, _principal: EventsWriter
+) -> AcceptedOut:
+    """Accept one touch event; 202 means the broker has it (scope events:write)."""
+    return await _publish(resources, [TouchEnvelope.from_native(event, received_at=utcnow())])
+
+
+@router.post(
+    "/v1/events/batch",
+    status_code=202,
+    response_model=AcceptedOut,
+    summary="Post many native touch events",
+    responses=COMMON_ERRORS,
+    openapi_extra=_request_body(
+        examples.NATIVE_BATCH,
+        'A JSON array of native events, or {"events": [...]}; at most '
+        "LEADFLOW_BATCH_MAX_EVENTS events and LEADFLOW_MAX_BODY_BYTES bytes.",
+    ),
+)
+async def post_batch(
+    request: Request, resources: ResourcesDep, _principal: EventsWriter
+) -> AcceptedOut:
+    """Accept the valid events of a batch and report the invalid ones by index (events:write)."""
+    payload = read_json(await request.body())
+    try:
+        parsed = parse_native_batch(
+            payload, max_events=resources.settings.batch_max_events, received_at=utcnow()
+        )
+    except PayloadError as exc:
+        raise _payload_error(exc) from exc
+    return await _publish_parsed(resources, parsed, prefix="events")
+
+
+@router.post(
+    "/v1/sources/segment",
+    status_code=202,
+    response_model=AcceptedOut,
+    summary="Segment Tracking API (track, identify, page, screen, group, alias, batch)",
+    responses=COMMON_ERRORS,
+    openapi_extra=_request_body(
+        examples.SEGMENT,
+        "A Segment message or batch, as Segment sends it. Authenticate with HTTP Basic (the "
+        "write key as user name) or X-Signature (hex HMAC-SHA1 of the body).",
+    ),
+)
+async def post_segment(request: Request, resources: ResourcesDep) -> AcceptedOut:
+    """Accept Segment calls; messageId is the idempotency key."""
+    settings = resources.settings
+    body = await request.body()
+    if settings.auth != "off":
+        write_key, secret = settings.segment_write_key, settings.segment_shared_secret
+        if write_key is None and secret is None:
+            raise _unauthorized(
+                "segment",
+                "the source is not configured; set LEADFLOW_SEGMENT_WRITE_KEY or "
+                "LEADFLOW_SEGMENT_SHARED_SECRET",
+            )
+        verdicts = []
+        if write_key is not None:
+            verdicts.append(
+                signatures.segment_basic_auth(
+                    request.headers.get("authorization"), write_key=write_key.get_secret_value()
+                )
+            )
+        if secret is not None:
+            verdicts.append(
+                signatures.segment_signature(
+                    body, request.headers.get("x-signature"), secret=secret.get_secret_value()
+                )
+            )
+        if signatures.Verdict.OK not in verdicts:
+            why = (
+                "bad write key or X-Signature"
+                if signatures.Verdict.BAD in verdicts
+                else "missing credentials: HTTP Basic with the write key, or X-Signature"
+            )
+            raise _unauthorized("segment", why)
+    _check_source_rate(resources, "segment")
+    try:
+        parsed = parse_segment(
+            read_json(body),
+            event_map=settings.segment_event_map,
+            max_events=settings.batch_max_events,
+            received_at=utcnow(),
+        )
+    except PayloadError as exc:
+        raise _payload_error(exc) from exc
+    return await _publish_parsed(resources, parsed, prefix="batch")
+
+
+@router.post(
+    "/v1/sources/shopify",
+    status_code=202,
+    response_model=AcceptedOut,
+    summary="Shopify webhooks: carts, checkouts, orders, customers",
+    responses=COMMON_ERRORS,
+    openapi_extra=_request_body(
+        examples.SHOPIFY,
+        "The webhook body; the topic in X-Shopify-Topic (" + ", ".join(TOPICS) + "), the "
+        "signature in X-Shopify-Hmac-Sha256, the idempotency key in X-Shopify-Event-Id "
+        "(else X-Shopify-Webhook-Id).",
+    ),
+)
+async def post_shopify(request: Request, resources: ResourcesDep) -> AcceptedOut:
+    """Accept a Shopify webhook, verified by its HMAC."""
+    settings = resources.settings
+    body = await request.body()
+    if settings.auth != "off":
+        secret = settings.shopify_webhook_secret
+        if secret is None:
+            raise _unauthorized(
+                "shopify", "the source is not configured; set LEADFLOW_SHOPIFY_WEBHOOK_SECRET"
+            )
+        verdict = signatures.shopify_hmac(
+            body, request.headers.get("x-shopify-hmac-sha256"), secret=secret.get_secret_value()
+        )
+        if verdict is not signatures.Verdict.OK:
+            raise _unauthorized("shopify", f"{verdict.value} X-Shopify-Hmac-Sha256")
+    _check_source_rate(resources, "shopify")
+    topic = request.headers.get("x-shopify-topic")
+    if not topic:
+        raise ApiError(
+            422,
+            "validation_error",
+            "X-Shopify-Topic: the header is required",
+            details=[{"field": "X-Shopify-Topic", "error": "is required"}],
+        )
+    payload = read_json(body)
+    event_id = (
+        request.headers.get("x-shopify-event-id")
+        or request.headers.get("x-shopify-webhook-id")
+        or content_id(topic, payload)
+    )
+    try:
+        env = shopify_envelope(
+            topic=topic, payload=payload, event_id=event_id, received_at=utcnow()
+        )
+    except FieldError as exc:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{exc.field}: {exc.error}",
+            details=[{"field": exc.field, "error": exc.error}],
+        ) from exc
+    return await _publish(resources, [env])
+
+
+# HubSpot decodes these in the URI before it signs it.
+_HUBSPOT_DECODED = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+
+
+def _hubspot_uri(request: Request, configured: str | None) -> str:
+    uri = configured or str(request.url)
+    for encoded, char in _HUBSPOT_DECODED.items():
+        uri = uri.replace(encoded, char).replace(encoded.lower(), char)
+    return uri
+
+
+@router.post(
+    "/v1/sources/hubspot",
+    status_code=202,
+    response_model=AcceptedOut,
+    summary="HubSpot webhook subscriptions: contact creation, property changes, form submissions",
+    responses=COMMON_ERRORS,
+    openapi_extra=_request_body(
+        examples.HUBSPOT,
+        "HubSpot's array of webhook events, signed with X-HubSpot-Signature-v3 and "
+        "X-HubSpot-Request-Timestamp (refused when more than 5 minutes old).",
+    ),
+)
+async def post_hubspot(request: Request, resources: ResourcesDep) -> AcceptedOut:
+    """Accept HubSpot webhook events, verified by the v3 signature and its time window."""
+    settings = resources.settings
+    body = await request.body()
+    if settings.auth != "off":
+        secret = settings.hubspot_client_secret
+        if secret is None:
+            raise _unauthorized(
+                "hubspot", "the source is not configured; set LEADFLOW_HUBSPOT_CLIENT_SECRET"
+            )
+        verdict = signatures.hubspot_v3(
+            method=request.method,
+            uri=_hubspot_uri(request, settings.hubspot_webhook_url),
+            body=body,
+            timestamp=request.headers.get("x-hubspot-request-timestamp"),
+            signature=request.headers.get("x-hubspot-signature-v3"),
+            secret=secret.get_secret_value(),
+            now_ms=int(time.time() * 1000),
+            max_age_ms=int(settings.hubspot_max_age_s * 1000),
+        )
+        if verdict is signatures.Verdict.STALE:
+            raise _unauthorized(
+                "hubspot",
+                "X-HubSpot-Request-Timestamp is more than "
+                f"{settings.hubspot_max_age_s:.0f} s from now (a replay?)",
+            )
+        if verdict is not signatures.Verdict.OK:
+            raise _unauthorized("hubspot", f"{verdict.value} X-HubSpot-Signature-v3")
+    _check_source_rate(resources, "hubspot")
+    try:
+        parsed = parse_hubspot(
+            read_json(body), max_events=settings.batch_max_events, received_at=utcnow()
+        )
+    except PayloadError as exc:
+        raise _payload_error(exc) from exc
+    return await _publish_parsed(resources, parsed, prefix="events")

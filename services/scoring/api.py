@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from services.scoring import service
+from shared.auth import LeadsReader
 from shared.events import normalize_email
 from shared.http import ApiError, SessionDep
 
@@ -40,6 +41,7 @@ def decode_cursor(cursor: str) -> str:
 @router.get("/v1/leads", summary="List leads, optionally by email")
 def list_leads(
     session: SessionDep,
+    _principal: LeadsReader,
     email: Annotated[str | None, Query(max_length=320)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -55,7 +57,7 @@ def list_leads(
 
 
 @router.get("/v1/leads/{lead_id}", summary="One lead with BANT, stages and owner")
-def get_lead(lead_id: str, session: SessionDep) -> dict[str, Any]:
+def get_lead(lead_id: str, session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
     """The lead as sales tools see it; 404 if there is no such lead."""
     lead = service.get_lead(session, lead_id=lead_id)
     if lead is None:

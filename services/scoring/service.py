@@ -58,82 +58,100 @@ def _persona_values(envelope: TouchEnvelope) -> dict[str, Any]:
     return values
 
 
+def _insert_new_lead(session: Session, *, email: str | None, now: datetime) -> str:
+    """Create an empty lead and return its id."""
+    lead_id = str(uuid.uuid4())
+    repo.insert_lead(
+        session,
+        values={
+            "id": lead_id,
+            "email": email,
+            "score": 0,
+            "qualification": "unqualified",
+            "bant": {},
+            "model_version": "",
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if email:
+        repo.add_identity(session, lead_id=lead_id, kind="email", value=email, at=now)
+    return lead_id
+
+
+def _merge_into(
+    session: Session, *, into: str, other: str, envelope: TouchEnvelope, now: datetime
+) -> None:
+    """Move an email-less lead's identities and history into `into`, and record the merge."""
+    moved = repo.move_lead_history(session, from_lead_id=other, into_lead_id=into)
+    routing_repository.reassign_lead(session, from_lead_id=other, into_lead_id=into)
+    repo.record_merge(
+        session,
+        into_lead_id=into,
+        from_lead_id=other,
+        cause_event_id=envelope.event_id,
+        identities=[{"kind": r.kind, "value": r.value} for r in moved],
+        at=now,
+    )
+    repo.delete_lead(session, lead_id=other)
+
+
 def _resolve_lead(session: Session, *, envelope: TouchEnvelope, now: datetime) -> Resolved:
-    """Find or create the lead for a touch, stitching an anonymous visitor to their email."""
-    email, anon = envelope.lead.email, envelope.lead.anonymous_id
-    by_email = repo.lead_id_by_identity(session, kind="email", value=email) if email else None
-    by_anon = repo.lead_id_by_identity(session, kind="anonymous_id", value=anon) if anon else None
+    """Find or create the lead for a touch, stitching anonymous and platform ids to the person.
 
-    if by_email is None and by_anon is None:
-        lead_id = str(uuid.uuid4())
-        repo.insert_lead(
-            session,
-            values={
-                "id": lead_id,
-                "email": email,
-                "score": 0,
-                "qualification": "unqualified",
-                "bant": {},
-                "model_version": "",
-                "created_at": now,
-                "updated_at": now,
-            },
+    A lead without an email is a stand-in for someone not yet known, so it merges into the
+    person an event ties it to; two leads with different emails are never merged (a shared
+    browser is two people).
+    """
+    email = envelope.lead.email
+    others = [
+        (kind, value)
+        for kind, value in (
+            ("user_id", envelope.lead.user_id),
+            ("anonymous_id", envelope.lead.anonymous_id),
         )
-        for kind, value in (("email", email), ("anonymous_id", anon)):
-            if value:
-                repo.add_identity(session, lead_id=lead_id, kind=kind, value=value, at=now)
-        return Resolved(lead_id=lead_id, created=True)
+        if value
+    ]
+    by_email = repo.lead_id_by_identity(session, kind="email", value=email) if email else None
+    found: dict[tuple[str, str], str] = {}
+    for kind, value in others:
+        owner = repo.lead_id_by_identity(session, kind=kind, value=value)
+        if owner is not None:
+            found[(kind, value)] = owner
+    candidates = list(dict.fromkeys(found.values()))
+    emails = {
+        lead_id: row.email
+        for lead_id in candidates
+        if (row := repo.get_lead(session, lead_id=lead_id, for_update=True)) is not None
+    }
 
-    if by_email is None:
-        # A known anonymous visitor now gives an email. Their anonymous lead carries no email
-        # (two emails are never merged), so it simply becomes the person.
-        assert by_anon is not None
-        if email:
-            anon_lead = repo.get_lead(session, lead_id=by_anon, for_update=True)
-            if anon_lead is not None and anon_lead.email is None:
-                repo.add_identity(session, lead_id=by_anon, kind="email", value=email, at=now)
-                repo.update_lead(session, lead_id=by_anon, values={"email": email})
-            else:
-                # The anonymous id was seen with another email (a shared browser): that is a
-                # different person, so this one gets a lead of their own.
-                lead_id = str(uuid.uuid4())
-                repo.insert_lead(
-                    session,
-                    values={
-                        "id": lead_id,
-                        "email": email,
-                        "score": 0,
-                        "qualification": "unqualified",
-                        "bant": {},
-                        "model_version": "",
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-                repo.add_identity(session, lead_id=lead_id, kind="email", value=email, at=now)
-                return Resolved(lead_id=lead_id, created=True)
-        return Resolved(lead_id=by_anon, created=False)
+    created = False
+    if by_email is not None:
+        target = by_email
+    elif email:
+        anonymous = [lead_id for lead_id in candidates if emails.get(lead_id) is None]
+        if anonymous:
+            target = anonymous[0]
+            repo.add_identity(session, lead_id=target, kind="email", value=email, at=now)
+            repo.update_lead(session, lead_id=target, values={"email": email})
+            emails[target] = email
+        else:
+            target, created = _insert_new_lead(session, email=email, now=now), True
+    elif candidates:
+        known = [lead_id for lead_id in candidates if emails.get(lead_id) is not None]
+        target = known[0] if known else candidates[0]
+    else:
+        target, created = _insert_new_lead(session, email=None, now=now), True
 
-    if anon and by_anon is None:
-        repo.add_identity(session, lead_id=by_email, kind="anonymous_id", value=anon, at=now)
-        return Resolved(lead_id=by_email, created=False)
-
-    if by_anon is not None and by_anon != by_email:
-        other = repo.get_lead(session, lead_id=by_anon, for_update=True)
-        if other is not None and other.email is None:
-            moved = repo.move_lead_history(session, from_lead_id=by_anon, into_lead_id=by_email)
-            routing_repository.reassign_lead(session, from_lead_id=by_anon, into_lead_id=by_email)
-            repo.record_merge(
-                session,
-                into_lead_id=by_email,
-                from_lead_id=by_anon,
-                cause_event_id=envelope.event_id,
-                identities=[{"kind": r.kind, "value": r.value} for r in moved],
-                at=now,
-            )
-            repo.delete_lead(session, lead_id=by_anon)
-            return Resolved(lead_id=by_email, created=False, merged_from=by_anon)
-    return Resolved(lead_id=by_email, created=False)
+    merged_from = None
+    for lead_id in candidates:
+        if lead_id != target and lead_id in emails and emails[lead_id] is None:
+            _merge_into(session, into=target, other=lead_id, envelope=envelope, now=now)
+            merged_from = lead_id
+    for kind, value in others:
+        if (kind, value) not in found:
+            repo.add_identity(session, lead_id=target, kind=kind, value=value, at=now)
+    return Resolved(lead_id=target, created=created, merged_from=merged_from)
 
 
 def _touch_of(row: Row) -> Touch:
@@ -320,6 +338,7 @@ def lead_view(
         "id": row.id,
         "email": row.email,
         "anonymous_ids": [i.value for i in identities if i.kind == "anonymous_id"],
+        "user_ids": [i.value for i in identities if i.kind == "user_id"],
         "first_name": row.first_name,
         "last_name": row.last_name,
         "job_title": row.job_title,

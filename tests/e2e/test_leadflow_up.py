@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def wait_ready(port: int, process: subprocess.Popen, timeout_s: float = 60.0) ->
     """Wait until /readyz answers 200, failing early if the process died."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
+        assert process.poll() is None, "leadflow up exited early"
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return
@@ -59,8 +60,32 @@ def wait_ready(port: int, process: subprocess.Popen, timeout_s: float = 60.0) ->
     raise AssertionError("leadflow up never became ready")
 
 
+class Output:
+    """A process's output lines, collected by a thread as they arrive."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line)
+
+    def dev_key(self, timeout_s: float = 10.0) -> str:
+        """The key from the `export LEADFLOW_KEY=...` line `leadflow up` prints on first start."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if "export LEADFLOW_KEY=" in line:
+                    return line.split("=", 1)[1].strip()
+            time.sleep(0.05)
+        raise AssertionError("no dev key printed:\n" + "".join(self.lines))
+
+
 @pytest.fixture
-def leadflow_up(clean_db: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, int]]:
+def leadflow_up(clean_db: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, int, Output]]:
     """`leadflow up` on a free port with its own embedded broker."""
     port = free_port()
     process = subprocess.Popen(
@@ -71,13 +96,14 @@ def leadflow_up(clean_db: str, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output = Output(process)
     try:
         wait_ready(port, process)
-        yield process, port
+        yield process, port, output
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate(timeout=10)
+        process.wait(timeout=10)
 
 
 def stop_and_check(process: subprocess.Popen, port: int, sig: signal.Signals) -> None:
@@ -94,18 +120,22 @@ def stop_and_check(process: subprocess.Popen, port: int, sig: signal.Signals) ->
 
 
 def test_leadflow_up_serves_the_pipeline_and_ctrl_c_leaves_nothing_running(leadflow_up):
-    process, port = leadflow_up
+    process, port, output = leadflow_up
     base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {output.dev_key()}"}
     event = {
         "type": "demo_requested",
         "lead": {"email": "e2e@acme.example", "job_title": "Head of IT"},
     }
-    response = httpx.post(f"{base}/v1/events", json=event, timeout=10)
+    assert httpx.post(f"{base}/v1/events", json=event, timeout=10).status_code == 401
+    response = httpx.post(f"{base}/v1/events", json=event, headers=headers, timeout=10)
     assert response.status_code == 202
 
     started, lead = time.monotonic(), None
     while time.monotonic() - started < 15:
-        items = httpx.get(f"{base}/v1/leads", params={"email": "e2e@acme.example"}).json()["items"]
+        items = httpx.get(
+            f"{base}/v1/leads", params={"email": "e2e@acme.example"}, headers=headers
+        ).json()["items"]
         if items and items[0]["owner"]:
             lead = items[0]
             break
@@ -119,12 +149,12 @@ def test_leadflow_up_serves_the_pipeline_and_ctrl_c_leaves_nothing_running(leadf
 
 
 def test_sigterm_stops_leadflow_up_and_its_broker(leadflow_up):
-    process, port = leadflow_up
+    process, port, _output = leadflow_up
     stop_and_check(process, port, signal.SIGTERM)
 
 
 def test_second_leadflow_up_on_the_same_port_fails_clearly(leadflow_up, clean_db, tmp_path):
-    _process, port = leadflow_up
+    _process, port, _output = leadflow_up
     second = subprocess.run(
         [LEADFLOW, "up", "--port", str(port)],
         cwd=tmp_path,
@@ -179,6 +209,7 @@ def test_leadflow_up_uses_the_configured_broker_instead_of_starting_one(broker, 
             LEADFLOW_TOPIC_ACTIONS=f"x{tag}.actions",
             LEADFLOW_GROUP_SCORING=f"x{tag}.scoring",
             LEADFLOW_GROUP_ROUTING=f"x{tag}.routing",
+            LEADFLOW_AUTH="off",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -198,6 +229,8 @@ def test_leadflow_up_uses_the_configured_broker_instead_of_starting_one(broker, 
         assert items and items[0]["owner"], "the lead never got an owner via the external broker"
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
+        output = process.communicate(timeout=10)[0]
+        assert "LEADFLOW_AUTH=off" in output, "no warning that auth is off"
         host, broker_port = broker.bootstrap_servers.rsplit(":", 1)
         assert port_is_open(host, int(broker_port)), (
             "stopping leadflow up stopped a broker it did not own"

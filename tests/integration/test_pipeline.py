@@ -224,3 +224,42 @@ async def test_readiness_reports_every_part_ready(client: httpx.AsyncClient):
     assert response.status_code == 200
     names = {c["name"] for c in response.json()["checks"] if c["ok"]}
     assert {"database", "migrations", "broker", "consumer:scoring", "consumer:routing"} <= names
+
+
+async def test_platform_user_id_joins_anonymous_history_to_the_person(
+    client: httpx.AsyncClient, runtime: Runtime
+):
+    # Posted together they land on different partitions and may be processed in any order;
+    # whatever the order, the identities end up on one lead with all four touches.
+    bodies = [
+        {"type": "pricing_viewed", "lead": {"anonymous_id": "a-dee"}},
+        {"type": "page_view", "lead": {"user_id": "segment:u-dee"}},
+        {"type": "alias", "lead": {"anonymous_id": "a-dee", "user_id": "segment:u-dee"}},
+        {"type": "identify", "lead": {"user_id": "segment:u-dee", "email": "dee@acme.example"}},
+    ]
+    response = await client.post("/v1/events/batch", json=bodies)
+    assert response.status_code == 202 and response.json()["accepted"] == 4
+
+    def stitched(lead: dict[str, Any]) -> bool:
+        touches_of_lead = count(
+            runtime,
+            select(func.count()).select_from(touches).where(touches.c.lead_id == lead["id"]),
+        )
+        return (
+            lead["anonymous_ids"] == ["a-dee"]
+            and lead["user_ids"] == ["segment:u-dee"]
+            and touches_of_lead == 4
+        )
+
+    await wait_for_lead(client, "dee@acme.example", until=stitched)
+
+
+async def test_one_platform_user_id_never_merges_two_emails(client: httpx.AsyncClient):
+    for email in ("eve@acme.example", "eva@acme.example"):
+        body = {"type": "identify", "lead": {"user_id": "shopify:customer:9", "email": email}}
+        assert (await client.post("/v1/events", json=body)).status_code == 202
+        await wait_for_lead(client, email)
+    eve = await wait_for_lead(client, "eve@acme.example")
+    eva = await wait_for_lead(client, "eva@acme.example")
+    assert eve["id"] != eva["id"]
+    assert eve["user_ids"] == ["shopify:customer:9"] and eva["user_ids"] == []

@@ -175,3 +175,59 @@ def test_topic_names_kafka_refuses_are_refused(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("LEADFLOW_TOPIC_ACTIONS", name)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("1h", 3600.0),
+        ("1d", 86400.0),
+        ("250ms", 0.25),
+        (" 2h ", 7200.0),
+    ],
+)
+def test_durations_read_seconds_or_suffixed_values(
+    monkeypatch: pytest.MonkeyPatch, raw: str, seconds: float
+) -> None:
+    monkeypatch.setenv("LEADFLOW_DEDUPE_WINDOW_S", raw)
+    assert Settings().dedupe_window_s == seconds
+
+
+def test_bad_duration_is_refused_naming_the_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_DEDUPE_WINDOW_S", "a while")
+    with pytest.raises(ValidationError, match="15m"):
+        Settings()
+
+
+@pytest.mark.parametrize(("raw", "value"), [("OFF", "off"), ("false", "off"), ("1", "on")])
+def test_auth_switch_accepts_common_spellings(
+    monkeypatch: pytest.MonkeyPatch, raw: str, value: str
+) -> None:
+    monkeypatch.setenv("LEADFLOW_AUTH", raw)
+    assert Settings().auth == value
+
+
+def test_auth_is_on_and_sources_unconfigured_by_default() -> None:
+    settings = Settings()
+    assert settings.auth == "on"
+    assert settings.segment_write_key is None and settings.shopify_webhook_secret is None
+
+
+def test_segment_event_map_is_read_as_json_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_SEGMENT_EVENT_MAP", '{"Lead Captured": "form_submit"}')
+    assert Settings().segment_event_map == {"Lead Captured": "form_submit"}
+    monkeypatch.setenv("LEADFLOW_SEGMENT_EVENT_MAP", '{"Lead Captured": "Form Submit"}')
+    with pytest.raises(ValidationError, match="lower-case"):
+        Settings()
+
+
+def test_source_secrets_are_hidden_when_settings_are_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEADFLOW_SHOPIFY_WEBHOOK_SECRET", "shpss_topsecret")
+    settings = Settings()
+    assert "shpss_topsecret" not in repr(settings)
+    assert settings.shopify_webhook_secret.get_secret_value() == "shpss_topsecret"
