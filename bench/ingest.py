@@ -63,7 +63,9 @@ class Server:
         self.process.wait(20)
 
 
-async def load(port: int, *, requests: int, concurrency: int) -> tuple[float, list[float]]:
+async def load(
+    port: int, *, requests: int, concurrency: int, event_ids: bool = False
+) -> tuple[float, list[float]]:
     """Send `requests` events with `concurrency` in flight; returns (rate/s, latencies)."""
     latencies: list[float] = []
     counter = iter(range(requests))
@@ -75,6 +77,8 @@ async def load(port: int, *, requests: int, concurrency: int) -> tuple[float, li
                 "lead": {"email": f"bench{i % 500}@acme.example"},
                 "properties": {"url": "https://seller.example/pricing"},
             }
+            if event_ids:  # client ids go through the idempotency check
+                body["event_id"] = f"bench-{port}-{i}-{time.perf_counter_ns()}"
             started = time.perf_counter()
             response = await client.post("/v1/events", json=body)
             latencies.append(time.perf_counter() - started)
@@ -102,6 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--event-ids", action="store_true", help="send client event ids (deduplicated)"
+    )
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
@@ -138,10 +145,15 @@ def main() -> None:
         ingest = [str(bin_dir / "leadflow"), "ingest", "--port", str(ingest_port)]
         with Server(ingest, port=ingest_port, env=ingest_env):
             rate, lat = asyncio.run(
-                load(ingest_port, requests=args.requests, concurrency=args.concurrency)
+                load(
+                    ingest_port,
+                    requests=args.requests,
+                    concurrency=args.concurrency,
+                    event_ids=args.event_ids,
+                )
             )
 
-    print(f"requests={args.requests} concurrency={args.concurrency}")
+    print(f"requests={args.requests} concurrency={args.concurrency} event_ids={args.event_ids}")
     print("| server | events/s | p50 ms | p99 ms |")
     print("| --- | --- | --- | --- |")
     print(

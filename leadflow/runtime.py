@@ -109,6 +109,10 @@ class Runtime:
             if thread.is_alive():
                 log.warning("%s did not stop within %.0fs", thread.name, timeout_s)
         self._threads.clear()
+        for state in resources.service_state.values():
+            flush = getattr(state, "flush", None)
+            if flush is not None:
+                flush()
         if resources.producer is not None:
             try:
                 resources.producer.close()

@@ -31,6 +31,8 @@ class Resources:
     sessions: sessionmaker[Session]
     producer: AsyncProducer | None = None
     consumers: list[ConsumerLoop] = field(default_factory=list)
+    # Per-service process state (e.g. ingest's idempotency store), created on first use.
+    service_state: dict[str, Any] = field(default_factory=dict)
     key_cache: TTLCache[Any] = field(init=False)
     key_limiter: RateLimiter = field(init=False)
     source_limiter: RateLimiter = field(init=False)

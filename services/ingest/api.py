@@ -17,7 +17,7 @@ from services.ingest.domain.native import parse_native_batch
 from services.ingest.domain.parsing import FieldError, Parsed, PayloadError, content_id
 from services.ingest.domain.segment import parse_segment
 from services.ingest.domain.shopify import TOPICS, shopify_envelope
-from services.ingest.service import DatabaseUnavailable, accept_envelopes
+from services.ingest.service import DatabaseUnavailable, IdempotencyStore, accept_envelopes
 from shared.auth import EventsWriter
 from shared.events import TouchEnvelope, TouchEventIn, utcnow
 from shared.http import ApiError, Resources, ResourcesDep
@@ -163,16 +163,30 @@ def _payload_error(exc: PayloadError) -> ApiError:
     )
 
 
+def _store(resources: Resources) -> IdempotencyStore:
+    store = resources.service_state.get("ingest.idempotency")
+    if store is None:
+        store = resources.service_state["ingest.idempotency"] = IdempotencyStore(
+            sessions=resources.sessions, window_s=resources.settings.dedupe_window_s
+        )
+    return store
+
+
 async def _publish(
-    resources: Resources, envelopes: list[TouchEnvelope], rejected: list[Any] | None = None
+    resources: Resources,
+    envelopes: list[TouchEnvelope],
+    rejected: list[Any] | None = None,
+    *,
+    minted_ids: set[str] | frozenset[str] = frozenset(),
 ) -> AcceptedOut:
     """Publish and answer 202, or 503 when the broker or the database did not answer."""
     assert resources.producer is not None
     try:
         result = await accept_envelopes(
             envelopes=envelopes,
+            minted_ids=minted_ids,
             producer=resources.producer,
-            sessions=resources.sessions,
+            store=_store(resources),
             settings=resources.settings,
             now=utcnow(),
         )
@@ -201,7 +215,7 @@ async def _publish(
 async def _publish_parsed(resources: Resources, parsed: Parsed, *, prefix: str) -> AcceptedOut:
     if not parsed.accepted:
         raise _rejected_error(parsed, prefix=prefix)
-    return await _publish(resources, parsed.accepted, parsed.rejected)
+    return await _publish(resources, parsed.accepted, parsed.rejected, minted_ids=parsed.minted_ids)
 
 
 @router.post(
@@ -226,7 +240,9 @@ async def post_event(
     event: TouchEventIn, resources: ResourcesDep, _principal: EventsWriter
 ) -> AcceptedOut:
     """Accept one touch event; 202 means the broker has it (scope events:write)."""
-    return await _publish(resources, [TouchEnvelope.from_native(event, received_at=utcnow())])
+    envelope = TouchEnvelope.from_native(event, received_at=utcnow())
+    minted = frozenset() if event.event_id else frozenset({envelope.event_id})
+    return await _publish(resources, [envelope], minted_ids=minted)
 
 
 @router.post(

@@ -47,4 +47,9 @@ def native_envelope(item: Any, *, received_at: datetime) -> TouchEnvelope:
 def parse_native_batch(payload: Any, *, max_events: int, received_at: datetime) -> Parsed:
     """Every event of a batch body, the valid ones wrapped and the invalid ones rejected."""
     items = batch_items(payload, max_events=max_events)
-    return parse_each(items, lambda item: native_envelope(item, received_at=received_at))
+    parsed = parse_each(items, lambda item: native_envelope(item, received_at=received_at))
+    sent_ids = {
+        str(i["event_id"]).strip() for i in items if isinstance(i, dict) and i.get("event_id")
+    }
+    parsed.minted_ids = {env.event_id for env in parsed.accepted if env.event_id not in sent_ids}
+    return parsed

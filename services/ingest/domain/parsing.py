@@ -29,6 +29,8 @@ class Parsed:
 
     accepted: list[TouchEnvelope] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    # Ids ingest generated for events sent without one (they need no dedupe).
+    minted_ids: set[str] = field(default_factory=set)
 
 
 class FieldError(ValueError):

@@ -201,3 +201,27 @@ async def test_event_is_refused_with_503_when_the_broker_is_gone(settings: Setti
     finally:
         private.stop()
         runtime.stop(timeout_s=3)
+
+
+async def test_repeat_is_a_duplicate_after_ingest_restarts(ingest, settings):
+    body = event()
+    async with ingest() as (client, runtime):
+        key = make_key(runtime, "events:write")
+        headers = {"Authorization": f"Bearer {key}"}
+        assert (await client.post("/v1/events", json=body, headers=headers)).status_code == 202
+    runtime.stop()  # a restart: the in-memory ids are gone, the stored ones stay
+    async with ingest() as (client, _runtime):
+        again = await client.post("/v1/events", json=body, headers=headers)
+    assert again.json()["duplicates"] == 1 and again.json()["accepted"] == 0
+    published = [r["event_id"] for r in read_topic(settings, topic=settings.topic_touch_events)]
+    assert published == [body["event_id"]]
+
+
+async def test_events_without_an_id_get_distinct_ids_and_are_never_duplicates(ingest):
+    bare = {"type": "page_view", "lead": {"email": "ops@acme.example"}}
+    async with ingest() as (client, runtime):
+        headers = auth(runtime)
+        first = (await client.post("/v1/events", json=bare, headers=headers)).json()
+        second = (await client.post("/v1/events/batch", json=[bare, bare], headers=headers)).json()
+    assert first["accepted"] == 1 and second["accepted"] == 2
+    assert len({*first["ids"], *second["ids"]}) == 3
