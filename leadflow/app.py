@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.ingest.api import router as ingest_router
 from services.routing.api import router as routing_router
+from services.scoring.api import accounts_router
 from services.scoring.api import router as scoring_router
 from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
@@ -29,4 +30,6 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
     app.include_router(health.router)
     for name in services:
         app.include_router(ROUTERS[name])
+        if name == "scoring":
+            app.include_router(accounts_router)
     return app

@@ -122,13 +122,14 @@ def _run_runtime(
     dev_key: bool = False,
 ) -> None:
     from leadflow.runtime import Runtime
+    from services.scoring.domain.scoring_model import ModelError
     from shared.db import MigrationsOutOfDate
 
     runtime = Runtime(settings=settings, services=services, migrate=migrate)
     try:
         try:
             app = runtime.start()
-        except MigrationsOutOfDate as exc:
+        except (MigrationsOutOfDate, ModelError) as exc:
             raise CliError(str(exc)) from exc
         _announce_auth(runtime, dev_key=dev_key)
         log.info(banner)
@@ -285,6 +286,65 @@ def cmd_keys(args: argparse.Namespace) -> None:
         engine.dispose()
 
 
+def _progress_bar(done: int, total: int) -> None:
+    """A one-line progress bar on stderr, redrawn in place (only for runs worth watching)."""
+    if total < 50 or (done % max(1, total // 200) and done != total):
+        return
+    width = 30
+    filled = width * done // total
+    end = "\n" if done == total else ""
+    print(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} leads",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def cmd_backtest(args: argparse.Namespace) -> None:
+    """Re-score stored histories with a candidate model and report what would change."""
+    import json
+    from datetime import UTC, datetime
+
+    from services.scoring.domain.scoring_model import ModelError
+    from services.scoring.service import backtest, load_model
+    from shared.db import MigrationsOutOfDate, check_migrations, make_engine, make_session_factory
+
+    settings = load_settings()
+    try:
+        model = load_model(args.model)
+    except ModelError as exc:
+        raise CliError(f"the candidate model is refused: {exc}") from exc
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError as exc:
+            raise CliError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from exc
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            check_migrations(engine)
+        except MigrationsOutOfDate as exc:
+            raise CliError(str(exc)) from exc
+        with make_session_factory(engine)() as session:
+            report = backtest(
+                session,
+                model=model,
+                since=since,
+                now=datetime.now(UTC),
+                progress=None if args.json else _progress_bar,
+            )
+            session.rollback()  # a backtest has no side effects, whatever happened
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
@@ -321,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
     revoke.add_argument("name")
     keys.set_defaults(func=cmd_keys)
+
+    bt = sub.add_parser(
+        "backtest", help="re-score stored histories with a candidate model, without side effects"
+    )
+    bt.add_argument("--model", required=True, help="a TOML model file (or a bundled model name)")
+    bt.add_argument("--since", help="only leads with a touch on or after this date (YYYY-MM-DD)")
+    bt.add_argument("--json", action="store_true", help="print the report as JSON")
+    bt.set_defaults(func=cmd_backtest)
     return parser
 
 

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Scoring: a bundled model (b2b_saas, b2c_ecommerce) or the path of a TOML model file.
+    scoring_model: str = Field("b2b_saas", min_length=1)
+
     # Ingest. `auth=off` is for local play only: every endpoint and source is then open.
     auth: Literal["on", "off"] = "on"
     # How long a verified API key is trusted without asking the database again (revocation

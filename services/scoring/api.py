@@ -7,11 +7,13 @@ import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
 
 from services.scoring import service
-from shared.auth import LeadsReader
-from shared.events import normalize_email
-from shared.http import ApiError, SessionDep
+from services.scoring.domain.accounts import CommitteeFunction, Involvement
+from shared.auth import LeadsReader, LeadsWriter
+from shared.events import normalize_email, utcnow
+from shared.http import ApiError, SessionDep, SettingsDep
 
 router = APIRouter(tags=["leads"])
 
@@ -63,3 +65,63 @@ def get_lead(lead_id: str, session: SessionDep, _principal: LeadsReader) -> dict
     if lead is None:
         raise ApiError(404, "not_found", f"lead {lead_id!r} not found")
     return lead
+
+
+@router.get("/v1/leads/{lead_id}/explain", summary="Why the lead has its score and stages")
+def explain_lead(
+    lead_id: str, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
+) -> dict[str, Any]:
+    """Plain sentences on the score, qualification, each BANT dimension and both stages."""
+    explained = service.explain_lead(
+        session, lead_id=lead_id, model=service.load_model(settings.scoring_model), now=utcnow()
+    )
+    if explained is None:
+        raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
+    return explained
+
+
+accounts_router = APIRouter(tags=["accounts"])
+
+
+class MemberOverride(BaseModel):
+    """A hand-set place in the buying committee; null clears that part of the override."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    involvement: Involvement | None = None
+    function: CommitteeFunction | None = None
+
+
+@accounts_router.get("/v1/accounts/{domain}", summary="An account and its buying committee")
+def get_account(domain: str, session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
+    """Members with involvement and function, account BANT and stages; 404 if unknown."""
+    account = service.account_view(session, domain=domain.strip().lower())
+    if account is None:
+        raise ApiError(404, "not_found", f"no account with domain {domain!r}")
+    return account
+
+
+@accounts_router.patch(
+    "/v1/accounts/{domain}/members/{lead_id}",
+    summary="Override a member's involvement or function",
+)
+def override_member(
+    domain: str,
+    lead_id: str,
+    body: MemberOverride,
+    session: SessionDep,
+    _principal: LeadsWriter,
+) -> dict[str, Any]:
+    """Set what inference got wrong; the account is re-assessed at once (leads:write)."""
+    with session.begin():
+        account = service.override_member(
+            session,
+            domain=domain.strip().lower(),
+            lead_id=lead_id,
+            involvement=body.involvement.value if body.involvement else None,
+            function=body.function.value if body.function else None,
+            now=utcnow(),
+        )
+    if account is None:
+        raise ApiError(404, "not_found", f"lead {lead_id!r} is not a member of {domain!r}")
+    return account

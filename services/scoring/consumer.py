@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.scoring.service import handle_touch
+from services.scoring.service import handle_touch, load_model
 from shared import outbox
 from shared.config import Settings
 from shared.db import transaction
@@ -16,6 +16,7 @@ def build_consumer(
     *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
 ) -> ConsumerLoop:
     """The scoring consumer: touch events in, lead changes out through the outbox."""
+    model = load_model(settings.scoring_model)
 
     def handle(record: Record) -> None:
         try:
@@ -23,7 +24,7 @@ def build_consumer(
         except ValueError as exc:
             raise PoisonMessage(f"not a touch envelope: {exc}") from exc
         with transaction(sessions) as session:
-            handle_touch(session, envelope=envelope, settings=settings, now=utcnow())
+            handle_touch(session, envelope=envelope, settings=settings, model=model, now=utcnow())
 
     return ConsumerLoop(
         settings=settings,

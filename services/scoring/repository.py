@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -49,6 +50,31 @@ leads = Table(
     Column("last_touch_at", TZDateTime),
     Column("created_at", TZDateTime, nullable=False),
     Column("updated_at", TZDateTime, nullable=False, index=True),
+    Column("account_domain", String(255), index=True),
+    Column("qualification_reason", String(500)),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("name", String(300)),
+    Column("member_count", Integer, nullable=False),
+    Column("members", JSON, nullable=False),
+    Column("bant", JSON, nullable=False),
+    Column("funnel_stage", String(32)),
+    Column("journey_stage", String(32)),
+    Column("decision_maker_engaged", Boolean, nullable=False),
+    Column("updated_at", TZDateTime, nullable=False),
+)
+
+account_member_overrides = Table(
+    "account_member_overrides",
+    metadata,
+    Column("lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True),
+    Column("involvement", String(20)),
+    Column("function", String(20)),
+    Column("updated_at", TZDateTime, nullable=False),
 )
 
 lead_identities = Table(
@@ -247,3 +273,99 @@ def list_leads(
     if after_id is not None:
         query = query.where(leads.c.id > after_id)
     return session.execute(query).all()
+
+
+def replace_stage_history(
+    session: Session, *, lead_id: str, tracks: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Replace a lead's history on `tracks` with `rows` (re-derived from the whole history)."""
+    session.execute(
+        delete(stage_history).where(
+            stage_history.c.lead_id == lead_id, stage_history.c.track.in_(list(tracks))
+        )
+    )
+    if rows:
+        session.execute(insert(stage_history), [dict(r, lead_id=lead_id) for r in rows])
+
+
+def stage_history_of(session: Session, *, lead_id: str) -> list[Row]:
+    """A lead's transitions in time order."""
+    return list(
+        session.execute(
+            select(stage_history)
+            .where(stage_history.c.lead_id == lead_id)
+            .order_by(stage_history.c.at, stage_history.c.id)
+        )
+    )
+
+
+def account_members(session: Session, *, domain: str) -> list[Row]:
+    """Every lead of an account."""
+    return list(
+        session.execute(select(leads).where(leads.c.account_domain == domain).order_by(leads.c.id))
+    )
+
+
+def recent_touches_of(session: Session, *, lead_ids: Sequence[str], since: datetime) -> list[Row]:
+    """Touches of these leads at or after `since`."""
+    if not lead_ids:
+        return []
+    return list(
+        session.execute(
+            select(touches).where(
+                touches.c.lead_id.in_(list(lead_ids)), touches.c.occurred_at >= since
+            )
+        )
+    )
+
+
+def overrides_of(session: Session, *, lead_ids: Sequence[str]) -> dict[str, Row]:
+    """Committee overrides by lead id."""
+    if not lead_ids:
+        return {}
+    rows = session.execute(
+        select(account_member_overrides).where(
+            account_member_overrides.c.lead_id.in_(list(lead_ids))
+        )
+    )
+    return {r.lead_id: r for r in rows}
+
+
+def set_override(
+    session: Session, *, lead_id: str, involvement: str | None, function: str | None, at: datetime
+) -> None:
+    """Store (replace) a lead's committee override."""
+    session.execute(
+        delete(account_member_overrides).where(account_member_overrides.c.lead_id == lead_id)
+    )
+    session.execute(
+        insert(account_member_overrides).values(
+            lead_id=lead_id, involvement=involvement, function=function, updated_at=at
+        )
+    )
+
+
+def upsert_account(session: Session, *, values: dict[str, Any]) -> None:
+    """Store an account's assessment (replacing the previous one)."""
+    session.execute(delete(accounts).where(accounts.c.domain == values["domain"]))
+    session.execute(insert(accounts).values(**values))
+
+
+def delete_account(session: Session, *, domain: str) -> None:
+    """Forget an account that has no members left."""
+    session.execute(delete(accounts).where(accounts.c.domain == domain))
+
+
+def get_account(session: Session, *, domain: str) -> Row | None:
+    """One account row."""
+    return session.execute(select(accounts).where(accounts.c.domain == domain)).first()
+
+
+def lead_ids_active_since(session: Session, *, since: datetime | None) -> list[str]:
+    """Ids of leads with a touch at or after `since` (all leads when None), in id order."""
+    query = select(leads.c.id).order_by(leads.c.id)
+    if since is not None:
+        query = query.where(
+            leads.c.id.in_(select(touches.c.lead_id).where(touches.c.occurred_at >= since))
+        )
+    return list(session.execute(query).scalars())

@@ -3,23 +3,56 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.routing import repository as routing_repository
+from services.routing.domain.rules import LeadFacts, route
 from services.scoring import repository as repo
-from services.scoring.domain.model import Assessment, Persona, Touch
+from services.scoring.domain import accounts as committee
+from services.scoring.domain.backtest import BacktestReport, LeadOutcome
+from services.scoring.domain.explain import explain
+from services.scoring.domain.model import Assessment, Bant, Dimension, Evidence, Persona, Touch
 from services.scoring.domain.qualification import assess
+from services.scoring.domain.scoring_model import ModelError, ScoringModel, parse_model
+from services.scoring.domain.titles import normalize_title
 from shared import outbox
 from shared.config import Settings
 from shared.db import as_utc, mark_processed
+from shared.domain import FunnelStage, JourneyStage
 from shared.events import LeadChange, TouchEnvelope
 
 CONSUMER = "scoring"
+BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
+# A committee member counts as engaged with a touch within this many days.
+ENGAGED_DAYS = 30.0
+
+
+@lru_cache(maxsize=8)
+def load_model(spec: str) -> ScoringModel:
+    """The scoring model named by a setting: a bundled name (b2b_saas, b2c_ecommerce) or a path
+    to a TOML file. Raises ModelError naming the file, the place and the reason."""
+    path = (
+        BUNDLED_MODELS / f"{spec}.toml"
+        if "/" not in spec and not spec.endswith(".toml")
+        else Path(spec)
+    )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        bundled = ", ".join(sorted(p.stem for p in BUNDLED_MODELS.glob("*.toml")))
+        raise ModelError(
+            str(path), "file", f"cannot be read ({exc.strerror}); bundled models: {bundled}"
+        ) from None
+    return parse_model(text, source=str(path))
+
 
 _PERSONA_FIELDS = ("first_name", "last_name", "job_title", "phone")
 _COMPANY_FIELDS = {
@@ -164,18 +197,45 @@ def _touch_of(row: Row) -> Touch:
     )
 
 
-def _persona_of(row: Row) -> Persona:
+def persona_of(values: Any) -> Persona:
+    """The persona of a lead row (or a mapping with the same keys)."""
+    get = values.get if isinstance(values, dict) else lambda k: getattr(values, k, None)
     return Persona(
-        job_title=row.job_title,
-        employees=row.employees,
-        annual_revenue=row.annual_revenue,
-        industry=row.industry,
-        country=row.country,
+        job_title=get("job_title"),
+        employees=get("employees"),
+        annual_revenue=get("annual_revenue"),
+        industry=get("industry"),
+        country=get("country"),
+        company_domain=get("company_domain"),
     )
 
 
-def bant_json(assessment: Assessment) -> dict[str, Any]:
+def bant_from_json(data: dict[str, Any]) -> Bant:
+    """BANT back from its stored shape (for account assessment without re-scoring members)."""
+
+    def dimension(raw: dict[str, Any] | None) -> Dimension:
+        raw = raw or {}
+        evidence = tuple(
+            Evidence(
+                e.get("event_id"),
+                e.get("type", ""),
+                as_utc(datetime.fromisoformat(e["at"])) if e.get("at") else None,
+                e.get("rule", ""),
+                int(e.get("points", 0)),
+            )
+            for e in raw.get("evidence", [])
+        )
+        return Dimension(
+            score=int(raw.get("score", 0)), met=bool(raw.get("met", False)), evidence=evidence
+        )
+
+    return Bant(**{d: dimension(data.get(d)) for d in ("budget", "authority", "need", "timing")})
+
+
+def bant_json(bant: Bant | Assessment) -> dict[str, Any]:
     """BANT in the lead representation's shape (design.md)."""
+    if isinstance(bant, Assessment):
+        bant = bant.bant
     return {
         name: {
             "score": dim.score,
@@ -191,7 +251,7 @@ def bant_json(assessment: Assessment) -> dict[str, Any]:
                 for e in dim.evidence
             ],
         }
-        for name, dim in assessment.bant.dimensions().items()
+        for name, dim in bant.dimensions().items()
     }
 
 
@@ -201,42 +261,141 @@ def _record_transitions(
     before: Row,
     assessment: Assessment,
     cause: TouchEnvelope,
-) -> dict[str, list[str | None]]:
-    """Store each track that moved, with the time spent in the previous stage."""
-    moved: dict[str, list[str | None]] = {}
-    tracks = {
-        "qualification": (before.qualification, assessment.qualification.value),
-        "funnel": (before.funnel_stage, assessment.funnel_stage and assessment.funnel_stage.value),
-        "journey": (
-            before.journey_stage,
-            assessment.journey_stage and assessment.journey_stage.value,
-        ),
-    }
-    for track, (old, new) in tracks.items():
-        if old == new:
-            continue
-        previous_at = as_utc(repo.last_transition_at(session, lead_id=before.id, track=track))
+) -> dict[str, Any]:
+    """Store the stage history the whole history implies, and the qualification move; returns
+    what changed."""
+    repo.replace_stage_history(
+        session,
+        lead_id=before.id,
+        tracks=("funnel", "journey"),
+        rows=[
+            {
+                "track": m.track,
+                "from_stage": m.from_stage,
+                "to_stage": m.to_stage,
+                "at": m.at,
+                "cause_event_id": m.cause_event_id,
+                "rule": m.rule,
+                "seconds_in_previous": m.seconds_in_previous,
+            }
+            for m in assessment.transitions
+        ],
+    )
+    moved: dict[str, Any] = {}
+    new_funnel = assessment.funnel_stage and assessment.funnel_stage.value
+    new_journey = assessment.journey_stage and assessment.journey_stage.value
+    if before.funnel_stage != new_funnel:
+        moved["funnel"] = [before.funnel_stage, new_funnel]
+    if before.journey_stage != new_journey:
+        moved["journey"] = [before.journey_stage, new_journey]
+    caused = [
+        {"track": m.track, "from": m.from_stage, "to": m.to_stage, "rule": m.rule}
+        for m in assessment.transitions
+        if m.cause_event_id == cause.event_id
+    ]
+    if caused:
+        moved["transitions"] = caused
+    if before.qualification != assessment.qualification.value:
+        previous_at = as_utc(
+            repo.last_transition_at(session, lead_id=before.id, track="qualification")
+        )
         repo.add_transition(
             session,
             values={
                 "lead_id": before.id,
-                "track": track,
-                "from_stage": old,
-                "to_stage": new,
+                "track": "qualification",
+                "from_stage": before.qualification,
+                "to_stage": assessment.qualification.value,
                 "at": cause.occurred_at,
                 "cause_event_id": cause.event_id,
-                "rule": assessment.model_version,
+                "rule": assessment.qualification_reason[:100],
                 "seconds_in_previous": (
                     (cause.occurred_at - previous_at).total_seconds() if previous_at else None
                 ),
             },
         )
-        moved[track] = [old, new]
+        moved["qualification"] = [before.qualification, assessment.qualification.value]
     return moved
 
 
+def refresh_account(session: Session, *, domain: str, now: datetime) -> dict[str, Any] | None:
+    """Re-assess an account's buying committee and BANT from its members; returns its view."""
+    members = repo.account_members(session, domain=domain)
+    if not members:
+        repo.delete_account(session, domain=domain)
+        return None
+    ids = [m.id for m in members]
+    since = now - timedelta(days=ENGAGED_DAYS)
+    recent: dict[str, list[Touch]] = {i: [] for i in ids}
+    for row in repo.recent_touches_of(session, lead_ids=ids, since=since):
+        recent[row.lead_id].append(_touch_of(row))
+    overrides = repo.overrides_of(session, lead_ids=ids)
+    inputs = []
+    for m in members:
+        override = overrides.get(m.id)
+        declared_dm = any(
+            str(t.properties.get("is_decision_maker", "")).lower() in ("true", "yes", "1")
+            for t in recent[m.id]
+        )
+        inputs.append(
+            committee.Member(
+                lead_id=m.id,
+                title=normalize_title(m.job_title),
+                bant=bant_from_json(m.bant or {}),
+                funnel_stage=FunnelStage(m.funnel_stage) if m.funnel_stage else None,
+                journey_stage=JourneyStage(m.journey_stage) if m.journey_stage else None,
+                touches=tuple(recent[m.id]),
+                declared_decision_maker=declared_dm,
+                involvement_override=(
+                    committee.Involvement(override.involvement)
+                    if override is not None and override.involvement
+                    else None
+                ),
+                function_override=(
+                    committee.CommitteeFunction(override.function)
+                    if override is not None and override.function
+                    else None
+                ),
+            )
+        )
+    result = committee.assess_account(
+        domain=domain, members=inputs, now=now, engaged_days=ENGAGED_DAYS
+    )
+    names = [m.company_name for m in members if m.company_name]
+    roles = [
+        {
+            "lead_id": r.lead_id,
+            "involvement": r.involvement.value,
+            "function": r.function.value,
+            "reviewer_area": r.reviewer_area,
+            "decision_maker": r.decision_maker,
+            "overridden": r.overridden,
+            "reasons": list(r.reasons),
+        }
+        for r in result.members
+    ]
+    values = {
+        "domain": domain,
+        "name": max(set(names), key=names.count) if names else None,
+        "member_count": len(members),
+        "members": roles,
+        "bant": bant_json(result.bant),
+        "funnel_stage": result.funnel_stage and result.funnel_stage.value,
+        "journey_stage": result.journey_stage and result.journey_stage.value,
+        "decision_maker_engaged": result.decision_maker_engaged,
+        "updated_at": now,
+    }
+    repo.upsert_account(session, values=values)
+    return values
+
+
 def handle_touch(
-    session: Session, *, envelope: TouchEnvelope, settings: Settings, now: datetime
+    session: Session,
+    *,
+    envelope: TouchEnvelope,
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
 ) -> LeadChange | None:
     """Store a touch, re-score its lead from the whole history, and queue the lead change.
 
@@ -264,16 +423,9 @@ def handle_touch(
     persona = _persona_values(envelope)
     history = [_touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
     merged_persona = {**before._asdict(), **persona}
-    assessment = assess(
-        persona=Persona(
-            job_title=merged_persona.get("job_title"),
-            employees=merged_persona.get("employees"),
-            annual_revenue=merged_persona.get("annual_revenue"),
-            industry=merged_persona.get("industry"),
-            country=merged_persona.get("country"),
-        ),
-        touches=history,
-        now=now,
+    assessment = assess(model=model, persona=persona_of(merged_persona), touches=history, now=now)
+    domain = committee.account_domain(
+        email=merged_persona.get("email"), company_domain=merged_persona.get("company_domain")
     )
     moved = _record_transitions(session, before=before, assessment=assessment, cause=envelope)
     last_touch_at = max(t.occurred_at for t in history)
@@ -288,10 +440,14 @@ def handle_touch(
             "journey_stage": assessment.journey_stage and assessment.journey_stage.value,
             "bant": bant_json(assessment),
             "model_version": assessment.model_version,
+            "qualification_reason": assessment.qualification_reason[:500],
+            "account_domain": domain,
             "last_touch_at": last_touch_at,
             "updated_at": now,
         },
     )
+    for affected in {domain, before.account_domain} - {None}:
+        refresh_account(session, domain=affected, now=now)  # type: ignore[arg-type]
     changes: dict[str, Any] = {"score_delta": assessment.score - before.score, **moved}
     if resolved.created:
         changes["created"] = True
@@ -343,11 +499,7 @@ def lead_view(
         "last_name": row.last_name,
         "job_title": row.job_title,
         "phone": row.phone,
-        "account": (
-            {"domain": row.company_domain, "name": row.company_name, "role": None}
-            if row.company_domain or row.company_name
-            else None
-        ),
+        "account": _account_of(session, row),
         "company": {
             "name": row.company_name,
             "domain": row.company_domain,
@@ -362,10 +514,92 @@ def lead_view(
         "journey_stage": row.journey_stage,
         "bant": row.bant,
         "model_version": row.model_version,
+        "qualification_reason": row.qualification_reason,
         "owner": {"team": owner.team, "member": owner.member} if owner else None,
         "last_touch_at": _iso(row.last_touch_at),
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
+    }
+
+
+def _account_of(session: Session, row: Row) -> dict[str, Any] | None:
+    """The lead's account and its place in the buying committee, if it has one."""
+    if not row.account_domain:
+        return None
+    account = repo.get_account(session, domain=row.account_domain)
+    role = next((m for m in (account.members if account else []) if m["lead_id"] == row.id), None)
+    return {
+        "domain": row.account_domain,
+        "name": account.name if account else row.company_name,
+        "role": role["involvement"] if role else None,
+        "function": role["function"] if role else None,
+    }
+
+
+def account_view(session: Session, *, domain: str) -> dict[str, Any] | None:
+    """An account with its members' involvement and function, BANT and stages, or None."""
+    account = repo.get_account(session, domain=domain)
+    if account is None:
+        return None
+    members = {m.id: m for m in repo.account_members(session, domain=domain)}
+    return {
+        "domain": account.domain,
+        "name": account.name,
+        "member_count": account.member_count,
+        "members": [
+            {
+                **role,
+                "email": members[role["lead_id"]].email if role["lead_id"] in members else None,
+                "job_title": (
+                    members[role["lead_id"]].job_title if role["lead_id"] in members else None
+                ),
+            }
+            for role in account.members
+        ],
+        "bant": account.bant,
+        "funnel_stage": account.funnel_stage,
+        "journey_stage": account.journey_stage,
+        "decision_maker_engaged": account.decision_maker_engaged,
+        "updated_at": _iso(account.updated_at),
+    }
+
+
+def override_member(
+    session: Session,
+    *,
+    domain: str,
+    lead_id: str,
+    involvement: str | None,
+    function: str | None,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Set a member's involvement and/or function by hand; returns the account, or None if the
+    lead is not a member of that account."""
+    lead = repo.get_lead(session, lead_id=lead_id)
+    if lead is None or lead.account_domain != domain:
+        return None
+    repo.set_override(session, lead_id=lead_id, involvement=involvement, function=function, at=now)
+    refresh_account(session, domain=domain, now=now)
+    return account_view(session, domain=domain)
+
+
+def explain_lead(
+    session: Session, *, lead_id: str, model: ScoringModel, now: datetime
+) -> dict[str, Any] | None:
+    """Why the lead has its score, qualification and stages, re-derived at `now`."""
+    row = repo.get_lead(session, lead_id=lead_id)
+    if row is None:
+        return None
+    history = [_touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
+    assessment = assess(model=model, persona=persona_of(row), touches=history, now=now)
+    return {
+        "lead_id": lead_id,
+        "model_version": assessment.model_version,
+        "score": assessment.score,
+        "qualification": assessment.qualification.value,
+        "funnel_stage": assessment.funnel_stage and assessment.funnel_stage.value,
+        "journey_stage": assessment.journey_stage and assessment.journey_stage.value,
+        "sentences": explain(assessment, model=model, now=now),
     }
 
 
@@ -391,3 +625,57 @@ def list_leads(
         for r in page
     ]
     return items, (page[-1].id if more and page else None)
+
+
+def backtest(
+    session: Session,
+    *,
+    model: ScoringModel,
+    since: datetime | None,
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestReport:
+    """Re-score stored histories with `model` and compare with the stored state; writes nothing.
+
+    `since` limits it to leads with a touch at or after that time; `progress(done, total)` is
+    called as leads are processed.
+    """
+    ids = repo.lead_ids_active_since(session, since=since)
+    owners = routing_repository.current_owners(session, lead_ids=ids)
+    report = BacktestReport(model_version=model.version)
+    for done, lead_id in enumerate(ids, start=1):
+        row = repo.get_lead(session, lead_id=lead_id)
+        if row is None:
+            continue
+        history = [_touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
+        result = assess(model=model, persona=persona_of(row), touches=history, now=now)
+        funnel = result.funnel_stage and result.funnel_stage.value
+        owner = owners.get(lead_id)
+        candidate_team = route(
+            LeadFacts(
+                qualification=result.qualification.value, funnel_stage=funnel, score=result.score
+            )
+        ).team
+        report.add(
+            LeadOutcome(
+                lead_id=lead_id,
+                email=row.email,
+                current={
+                    "score": row.score,
+                    "qualification": row.qualification,
+                    "funnel_stage": row.funnel_stage,
+                    "journey_stage": row.journey_stage,
+                    "owner_team": owner.team if owner else None,
+                },
+                candidate={
+                    "score": result.score,
+                    "qualification": result.qualification.value,
+                    "funnel_stage": funnel,
+                    "journey_stage": result.journey_stage and result.journey_stage.value,
+                    "owner_team": candidate_team if owner else None,
+                },
+            )
+        )
+        if progress is not None:
+            progress(done, len(ids))
+    return report

@@ -77,7 +77,8 @@ async def test_posted_event_becomes_a_scored_lead_with_an_owner(client: httpx.As
     assert lead["funnel_stage"] == "intent"
     assert lead["journey_stage"] == "requirements_building"
     assert lead["bant"]["budget"]["met"] is True
-    assert lead["bant"]["budget"]["evidence"][0]["event_id"] == accepted["ids"][0]
+    declared = [e for e in lead["bant"]["budget"]["evidence"] if e["rule"] == "declared_budget"]
+    assert [e["event_id"] for e in declared] == [accepted["ids"][0]]
     assert lead["bant"]["authority"]["met"] is True
     assert lead["qualification"] == "sql"
     assert lead["owner"] == {"team": "sales", "member": None}

@@ -30,6 +30,7 @@ class Persona:
     annual_revenue: float | None = None
     industry: str | None = None
     country: str | None = None
+    company_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,19 @@ class Bant:
 
 
 @dataclass(frozen=True)
+class Transition:
+    """A move on one stage track: when, from where to where, why, and after how long."""
+
+    track: str
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    cause_event_id: str | None
+    rule: str
+    seconds_in_previous: float | None
+
+
+@dataclass(frozen=True)
 class Assessment:
     """Scoring's decision for a lead: score, qualification, BANT and both stages."""
 
@@ -81,3 +95,6 @@ class Assessment:
     funnel_stage: FunnelStage | None
     journey_stage: JourneyStage | None
     model_version: str
+    qualification_reason: str = ""
+    # Every stage move the history implies, in time order (both tracks).
+    transitions: tuple[Transition, ...] = ()

@@ -5,43 +5,74 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from services.scoring.domain.bant import assess_bant
+from services.scoring.domain.bant import assess_bant, firmographic_matches
 from services.scoring.domain.model import Assessment, Bant, Persona, Touch
-from services.scoring.domain.stages import infer_funnel_stage, infer_journey_stage
-from shared.domain import Qualification
-
-MODEL_VERSION = "foundation-1"
-MQL_SCORE = 40
-SQL_SCORE = 70
+from services.scoring.domain.scoring_model import ScoringModel
+from services.scoring.domain.stages import replay_funnel, replay_journey
+from shared.domain import FunnelStage, JourneyStage, Qualification
 
 
-def overall_score(bant: Bant) -> int:
-    """The mean of the four BANT scores, 0-100."""
-    return round(sum(d.score for d in bant.dimensions().values()) / 4)
+def overall_score(bant: Bant, *, model: ScoringModel) -> int:
+    """The weighted mean of the four BANT scores, 0-100."""
+    weights = {name: model.dimensions[name].weight for name in bant.dimensions()}  # type: ignore[index]
+    total = sum(weights.values())
+    if total == 0:
+        return 0
+    return round(sum(d.score * weights[n] for n, d in bant.dimensions().items()) / total)
 
 
-def qualify(*, bant: Bant, score: int, touches: Sequence[Touch]) -> Qualification:
-    """Customer after a purchase; sql when three BANT dimensions are met or the score is high."""
-    if any(t.type == "order_completed" for t in touches):
-        return Qualification.CUSTOMER
-    met = sum(d.met for d in bant.dimensions().values())
-    if met >= 3 or score >= SQL_SCORE:
-        return Qualification.SQL
-    if met >= 1 or score >= MQL_SCORE:
-        return Qualification.MQL
-    return Qualification.UNQUALIFIED
+def qualify(
+    *,
+    model: ScoringModel,
+    bant: Bant,
+    score: int,
+    persona: Persona,
+    touches: Sequence[Touch],
+) -> tuple[Qualification, str]:
+    """The qualification and the reason for it, in one sentence."""
+    q = model.qualification
+    settling = [t for t in touches if t.type in (*q.customer_events, *q.disqualify_events)]
+    if settling:
+        # The newest settling event decides: a lost deal can be won later, and the reverse.
+        last = max(settling, key=lambda t: (t.occurred_at, t.event_id))
+        if last.type in q.customer_events:
+            return Qualification.CUSTOMER, f"customer: {last.type} on {last.occurred_at:%Y-%m-%d}"
+        return Qualification.DISQUALIFIED, (
+            f"disqualified: {last.type} on {last.occurred_at:%Y-%m-%d}"
+        )
+    for rule in q.disqualify_rules:
+        if firmographic_matches(rule, persona):
+            return Qualification.DISQUALIFIED, f"disqualified by rule {rule.name}"
+    met = [n for n, d in bant.dimensions().items() if d.met]
+    met_text = f"{len(met)} of 4 BANT dimensions met ({', '.join(met) or 'none'})"
+    if score >= q.sql_score or len(met) >= q.sql_dimensions_met:
+        why = f"score {score} >= {q.sql_score}" if score >= q.sql_score else met_text
+        return Qualification.SQL, f"sql: {why}"
+    if score >= q.mql_score or (q.mql_dimensions_met and len(met) >= q.mql_dimensions_met):
+        why = f"score {score} >= {q.mql_score}" if score >= q.mql_score else met_text
+        return Qualification.MQL, f"mql: {why}"
+    return Qualification.UNQUALIFIED, (f"unqualified: score {score} < {q.mql_score} and {met_text}")
 
 
-def assess(*, persona: Persona, touches: Sequence[Touch], now: datetime) -> Assessment:
+def assess(
+    *, model: ScoringModel, persona: Persona, touches: Sequence[Touch], now: datetime
+) -> Assessment:
     """Score a lead from its whole history, as it stands at `now`."""
     ordered = sorted(touches, key=lambda t: (t.occurred_at, t.event_id))
-    bant = assess_bant(persona=persona, touches=ordered, now=now)
-    score = overall_score(bant)
+    bant = assess_bant(model=model, persona=persona, touches=ordered, now=now)
+    score = overall_score(bant, model=model)
+    qualification, reason = qualify(
+        model=model, bant=bant, score=score, persona=persona, touches=ordered
+    )
+    funnel, funnel_moves = replay_funnel(model.stages.funnel, ordered, now=now)
+    journey, journey_moves = replay_journey(model.stages.journey, ordered, now=now)
     return Assessment(
         score=score,
-        qualification=qualify(bant=bant, score=score, touches=ordered),
+        qualification=qualification,
         bant=bant,
-        funnel_stage=infer_funnel_stage(ordered),
-        journey_stage=infer_journey_stage(ordered),
-        model_version=MODEL_VERSION,
+        funnel_stage=FunnelStage(funnel) if funnel else None,
+        journey_stage=JourneyStage(journey) if journey else None,
+        model_version=model.version,
+        qualification_reason=reason,
+        transitions=tuple(sorted(funnel_moves + journey_moves, key=lambda m: m.at)),
     )

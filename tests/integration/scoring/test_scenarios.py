@@ -1,0 +1,213 @@
+"""The domain's scenarios (../shared/domain.md) through the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def at(days_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+
+
+async def post(client: httpx.AsyncClient, *events: dict[str, Any]) -> None:
+    response = await client.post("/v1/events/batch", json=list(events))
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == len(events)
+
+
+async def lead_when(client: httpx.AsyncClient, email: str, until, timeout_s: float = 20.0):
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        items = (await client.get("/v1/leads", params={"email": email})).json()["items"]
+        if items:
+            last = items[0]
+            if until(last):
+                return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{email} never reached the expected state; last: {last}")
+
+
+async def account_when(client: httpx.AsyncClient, domain: str, until, timeout_s: float = 20.0):
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        response = await client.get(f"/v1/accounts/{domain}")
+        if response.status_code == 200:
+            last = response.json()
+            if until(last):
+                return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"account {domain} never reached the expected state; last: {last}")
+
+
+async def test_buyer_with_intent_still_researching_the_problem(client):
+    email = "ria@initech.example"
+    await post(
+        client,
+        {"type": "pricing_viewed", "occurred_at": at(2), "lead": {"email": email}},
+        {
+            "type": "content_download",
+            "occurred_at": at(1),
+            "lead": {"email": email},
+            "properties": {"topic": "problem"},
+        },
+    )
+    lead = await lead_when(client, email, lambda x: x["journey_stage"] is not None and x["owner"])
+    # Funnel D (intent) while the journey is still at 1 (problem identification).
+    assert lead["funnel_stage"] == "intent"
+    assert lead["journey_stage"] == "problem_identification"
+    explained = (await client.get(f"/v1/leads/{lead['id']}/explain")).json()
+    text = " ".join(explained["sentences"])
+    assert "Funnel stage intent" in text and "viewed pricing 2 days ago" in text
+
+
+async def test_committee_member_evaluates_then_rejects_in_consensus(client):
+    domain = "umbrella.example"
+    champion, cio = f"sam@{domain}", f"cio@{domain}"
+    company = {"name": "Umbrella", "domain": domain, "employees": 1200}
+    await post(
+        client,
+        {
+            "type": "trial_started",
+            "occurred_at": at(6),
+            "lead": {"email": champion, "job_title": "Operations Engineer", "company": company},
+        },
+        {
+            "type": "meeting_booked",
+            "occurred_at": at(4),
+            "lead": {"email": cio, "job_title": "CIO", "company": company},
+        },
+        {
+            "type": "committee_review",
+            "occurred_at": at(3),
+            "lead": {"email": cio, "job_title": "CIO", "company": company},
+        },
+        {"type": "trial_activated", "occurred_at": at(2), "lead": {"email": champion}},
+    )
+    account = await account_when(
+        client,
+        domain,
+        lambda a: a["member_count"] == 2 and a["journey_stage"] == "consensus_creation",
+    )
+    roles = {m["email"]: m for m in account["members"]}
+    assert roles[cio]["function"] == "reviewer" and roles[cio]["reviewer_area"] == "it"
+    assert roles[cio]["decision_maker"] is True
+    assert roles[champion]["function"] == "user"
+    assert account["decision_maker_engaged"] is True
+    assert account["bant"]["authority"]["met"] is True
+
+    # The CIO rejects for a missing feature: the team goes back to requirements.
+    await post(
+        client, {"type": "committee_rejected", "occurred_at": at(0.5), "lead": {"email": cio}}
+    )
+    account = await account_when(
+        client, domain, lambda a: a["journey_stage"] == "requirements_building"
+    )
+    cio_lead = await lead_when(client, cio, lambda x: x["journey_stage"] == "requirements_building")
+    assert cio_lead["funnel_stage"] == "consideration"
+    assert cio_lead["account"]["domain"] == domain
+    assert cio_lead["account"]["function"] == "reviewer"
+
+
+async def test_cart_abandoner_has_intent_and_cart_budget_evidence(client):
+    email = "cat@shopper.example"
+    cart = {"id": "c-1", "value": 249.0, "currency": "EUR", "checkout_url": "https://shop/c-1"}
+    await post(
+        client,
+        {
+            "type": "cart_add",
+            "occurred_at": at(0.2),
+            "lead": {"email": email},
+            "properties": {"cart": cart},
+        },
+        {
+            "type": "checkout_started",
+            "occurred_at": at(0.1),
+            "lead": {"email": email},
+            "properties": {"cart": cart},
+        },
+    )
+    lead = await lead_when(client, email, lambda x: x["funnel_stage"] == "intent" and x["owner"])
+    rules = [e["rule"] for e in lead["bant"]["budget"]["evidence"]]
+    assert rules == ["cart_value"]
+    assert lead["qualification"] != "customer"
+
+
+async def test_anonymous_visitor_who_fills_a_form_keeps_their_history(client):
+    anon, email = "anon-scn-1", "vic@hooli.example"
+    await post(
+        client, {"type": "pricing_viewed", "occurred_at": at(3), "lead": {"anonymous_id": anon}}
+    )
+    await asyncio.sleep(0.5)
+    await post(
+        client,
+        {
+            "type": "form_submit",
+            "occurred_at": at(1),
+            "lead": {"anonymous_id": anon, "email": email, "job_title": "Head of IT"},
+            "properties": {"timeframe": "this quarter"},
+        },
+    )
+    lead = await lead_when(client, email, lambda x: x["funnel_stage"] == "intent")
+    assert lead["anonymous_ids"] == [anon]
+    timing = {e["rule"] for e in lead["bant"]["timing"]["evidence"]}
+    assert {"pricing_page", "declared_timeframe"} <= timing
+    assert lead["bant"]["authority"]["evidence"][0]["rule"] == "title_vp"
+
+
+async def test_explain_of_an_unknown_lead_is_404(client):
+    response = await client.get("/v1/leads/nope/explain")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_member_override_wins_over_inference(client):
+    domain = "wayne.example"
+    company = {"domain": domain, "name": "Wayne"}
+    await post(
+        client,
+        {
+            "type": "demo_requested",
+            "lead": {"email": f"bruce@{domain}", "job_title": "CEO", "company": company},
+        },
+        {
+            "type": "page_view",
+            "lead": {"email": f"alfred@{domain}", "job_title": "Butler", "company": company},
+        },
+    )
+    account = await account_when(client, domain, lambda a: a["member_count"] == 2)
+    alfred = next(m for m in account["members"] if m["email"] == f"alfred@{domain}")
+    assert alfred["function"] != "purchasing"
+    response = await client.patch(
+        f"/v1/accounts/{domain}/members/{alfred['lead_id']}",
+        json={"function": "purchasing", "involvement": "gatekeeper"},
+    )
+    assert response.status_code == 200, response.text
+    alfred = next(m for m in response.json()["members"] if m["lead_id"] == alfred["lead_id"])
+    assert (alfred["function"], alfred["involvement"], alfred["overridden"]) == (
+        "purchasing",
+        "gatekeeper",
+        True,
+    )
+    bad = await client.patch(
+        f"/v1/accounts/{domain}/members/{alfred['lead_id']}", json={"function": "wizard"}
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "function"
+    elsewhere = await client.patch(
+        f"/v1/accounts/other.example/members/{alfred['lead_id']}", json={"function": "buyer"}
+    )
+    assert elsewhere.status_code == 404
+
+
+async def test_free_mail_leads_form_no_account(client):
+    await post(client, {"type": "page_view", "lead": {"email": "someone@gmail.com"}})
+    lead = await lead_when(client, "someone@gmail.com", lambda x: x["owner"])
+    assert lead["account"] is None
+    assert (await client.get("/v1/accounts/gmail.com")).status_code == 404
