@@ -7,14 +7,17 @@ from datetime import datetime
 
 from services.scoring.domain.bant import assess_bant, firmographic_matches
 from services.scoring.domain.model import Assessment, Bant, Persona, Touch
-from services.scoring.domain.scoring_model import ScoringModel
+from services.scoring.domain.scoring_model import Dimension, ScoringModel
 from services.scoring.domain.stages import replay_funnel, replay_journey
 from shared.domain import FunnelStage, JourneyStage, Qualification
 
 
 def overall_score(bant: Bant, *, model: ScoringModel) -> int:
     """The weighted mean of the four BANT scores, 0-100."""
-    weights = {name: model.dimensions[name].weight for name in bant.dimensions()}  # type: ignore[index]
+    weights = {
+        name: model.dimensions.get(name, Dimension()).weight  # type: ignore[call-overload]
+        for name in bant.dimensions()
+    }
     total = sum(weights.values())
     if total == 0:
         return 0
@@ -45,7 +48,8 @@ def qualify(
             return Qualification.DISQUALIFIED, f"disqualified by rule {rule.name}"
     met = [n for n, d in bant.dimensions().items() if d.met]
     met_text = f"{len(met)} of 4 BANT dimensions met ({', '.join(met) or 'none'})"
-    if score >= q.sql_score or len(met) >= q.sql_dimensions_met:
+    # A dimension count of 0 switches that route off (only the score qualifies).
+    if score >= q.sql_score or (q.sql_dimensions_met and len(met) >= q.sql_dimensions_met):
         why = f"score {score} >= {q.sql_score}" if score >= q.sql_score else met_text
         return Qualification.SQL, f"sql: {why}"
     if score >= q.mql_score or (q.mql_dimensions_met and len(met) >= q.mql_dimensions_met):

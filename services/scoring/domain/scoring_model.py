@@ -6,7 +6,14 @@ from __future__ import annotations
 import tomllib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.domain import FUNNEL_ORDER, JOURNEY_ORDER, FunnelStage, JourneyStage
 
@@ -53,8 +60,14 @@ class DeclaredRule(_Strict):
     field: str = Field(min_length=1, max_length=100)
     half_life_days: HalfLife
     default_points: Points = 0
-    # Answers (lower-cased) and their points; an answer not listed gives default_points.
+    # Answers and their points (matched case-insensitively); others give default_points.
     values: dict[str, Points] = Field(default_factory=dict)
+
+    @field_validator("values")
+    @classmethod
+    def _lower_keys(cls, value: dict[str, int]) -> dict[str, int]:
+        """Answers are compared lower-cased, so the table's keys are too."""
+        return {k.strip().lower(): v for k, v in value.items()}
 
 
 class FirmographicRule(_Strict):
@@ -130,6 +143,12 @@ class Track(_Strict):
     regress_on: dict[str, str] = Field(default_factory=dict)
     regress: tuple[Regression, ...] = ()
 
+    @field_validator("topic_signals")
+    @classmethod
+    def _lower_topics(cls, value: dict[str, str]) -> dict[str, str]:
+        """Topics are compared lower-cased, so the table's keys are too."""
+        return {k.strip().lower(): v for k, v in value.items()}
+
     def stages(self) -> list[tuple[str, str]]:
         """Every (place, stage name) the track refers to, for checking."""
         named = [
@@ -172,7 +191,7 @@ class ScoringModel(_Strict):
         names = [r.name for r in (*self.rules, *self.declared, *self.firmographics)]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"rule names must be unique; repeated: {', '.join(duplicates)}")
+            raise ValueError(f"rules: rule names must be unique; repeated: {', '.join(duplicates)}")
         for track, order in (("funnel", FUNNEL_ORDER), ("journey", JOURNEY_ORDER)):
             valid = {s.value for s in order}
             for place, stage in getattr(self.stages, track).stages():
@@ -211,7 +230,11 @@ def parse_model(text: str, *, source: str) -> ScoringModel:
     except ValidationError as exc:
         error = exc.errors()[0]
         reason = error.get("msg", "invalid").removeprefix("Value error, ")
+        place = _place(tuple(error.get("loc", ())))
+        if not error.get("loc") and ": " in reason:
+            # Whole-model checks name their place at the start of the message.
+            place, reason = reason.split(": ", 1)
         given = error.get("input")
         if isinstance(given, str | int | float | bool) and error.get("type") != "value_error":
             reason = f"{reason} (got {given!r})"
-        raise ModelError(source, _place(tuple(error.get("loc", ()))), reason) from None
+        raise ModelError(source, place, reason) from None

@@ -1,23 +1,49 @@
-"""BANT scoring: decay, seniority, declared answers, firmographics and behaviour."""
+"""BANT scoring driven by the model: decay, behaviour, declared, firmographic and title rules."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from textwrap import dedent
 from typing import Any
 
 import pytest
 
 from services.scoring.domain.bant import (
-    FAST_DAYS,
-    MET_THRESHOLD,
-    SLOW_DAYS,
     assess_bant,
     decayed,
-    seniority_points,
+    firmographic_matches,
+    rule_matches,
 )
 from services.scoring.domain.model import Bant, Persona, Touch
+from services.scoring.domain.scoring_model import ScoringModel, parse_model
 
-NOW = datetime(2026, 11, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+MODELS = Path(__file__).resolve().parents[3] / "services/scoring/models"
+
+
+def _bundled(name: str) -> ScoringModel:
+    path = MODELS / name
+    return parse_model(path.read_text(), source=str(path))
+
+
+def _model(body: str = "") -> ScoringModel:
+    """A tiny model: thresholds, no stage signals, and only the rules in `body`."""
+    text = dedent(
+        """\
+        version = "test-1"
+
+        [qualification]
+        mql_score = 30
+        sql_score = 60
+
+        [stages.funnel.signals]
+
+        [stages.journey.signals]
+
+        """
+    )
+    return parse_model(text + dedent(body), source="test.toml")
 
 
 def _touch(event_id: str, type_: str, *, days_ago: float = 0, **properties: Any) -> Touch:
@@ -29,11 +55,26 @@ def _touch(event_id: str, type_: str, *, days_ago: float = 0, **properties: Any)
     )
 
 
-def _bant(*touches: Touch, persona: Persona | None = None) -> Bant:
-    return assess_bant(persona=persona or Persona(), touches=touches, now=NOW)
+def _bant(model: ScoringModel, *touches: Touch, persona: Persona | None = None) -> Bant:
+    return assess_bant(model=model, persona=persona or Persona(), touches=touches, now=NOW)
 
 
-# --- decay ------------------------------------------------------------------------------
+def _rule(
+    *,
+    name: str = "r",
+    dimension: str = "need",
+    events: str = '["page_view"]',
+    points: int = 20,
+    half_life: float = 10,
+    extra: str = "",
+) -> str:
+    return (
+        f'[[rules]]\nname = "{name}"\ndimension = "{dimension}"\nevents = {events}\n'
+        f"points = {points}\nhalf_life_days = {half_life}\n{extra}\n"
+    )
+
+
+# --- decay --------------------------------------------------------------------------------
 
 
 def test_decay_halves_points_at_one_half_life() -> None:
@@ -44,15 +85,15 @@ def test_decay_quarters_points_at_two_half_lives() -> None:
     assert decayed(40, at=NOW - timedelta(days=28), now=NOW, half_life_days=14) == 10
 
 
-def test_decay_keeps_full_points_for_a_touch_at_now() -> None:
+def test_decay_loses_nothing_for_a_touch_at_now() -> None:
     assert decayed(35, at=NOW, now=NOW, half_life_days=7) == 35
 
 
-def test_decay_never_grows_points_for_future_timestamps() -> None:
+def test_decay_loses_nothing_for_a_future_touch() -> None:
     assert decayed(40, at=NOW + timedelta(days=30), now=NOW, half_life_days=14) == 40
 
 
-def test_decay_keeps_full_points_without_a_timestamp() -> None:
+def test_decay_keeps_points_without_a_timestamp() -> None:
     assert decayed(30, at=None, now=NOW, half_life_days=1) == 30
 
 
@@ -60,215 +101,355 @@ def test_decay_fades_to_zero_after_many_half_lives() -> None:
     assert decayed(3, at=NOW - timedelta(days=70), now=NOW, half_life_days=7) == 0
 
 
-# --- seniority --------------------------------------------------------------------------
+# --- behaviour rules ----------------------------------------------------------------------
+
+
+def test_latest_rule_counts_only_the_newest_matching_touch() -> None:
+    model = _model(_rule(points=20, half_life=10))
+    bant = _bant(
+        model,
+        _touch("old", "page_view", days_ago=10),
+        _touch("new", "page_view", days_ago=0),
+        _touch("mid", "page_view", days_ago=5),
+    )
+    assert [e.event_id for e in bant.need.evidence] == ["new"]
+    assert bant.need.score == 20
+
+
+def test_latest_rule_scores_the_newest_touch_even_when_listed_first() -> None:
+    model = _model(_rule(points=20, half_life=10))
+    bant = _bant(
+        model, _touch("new", "page_view", days_ago=1), _touch("old", "page_view", days_ago=9)
+    )
+    [evidence] = bant.need.evidence
+    assert evidence.event_id == "new"
+
+
+def test_each_rule_sums_every_matching_touch() -> None:
+    model = _model(_rule(points=10, extra='count = "each"'))
+    bant = _bant(model, *(_touch(f"e{i}", "page_view") for i in range(3)))
+    assert bant.need.score == 30
+    assert len(bant.need.evidence) == 3
+
+
+def test_each_rule_stops_at_max_points_and_clips_the_last_touch() -> None:
+    model = _model(_rule(points=10, extra='count = "each"\nmax_points = 25'))
+    bant = _bant(model, *(_touch(f"e{i}", "page_view", days_ago=i / 24) for i in range(5)))
+    assert bant.need.score == 25
+    # Newest first: 10 + 10 + 5 (clipped), and touches beyond the cap give no evidence.
+    assert [e.points for e in bant.need.evidence] == [10, 10, 5]
+    assert [e.event_id for e in bant.need.evidence] == ["e0", "e1", "e2"]
+
+
+def test_each_rule_decays_every_touch_by_its_own_age() -> None:
+    model = _model(_rule(points=40, half_life=7, extra='count = "each"'))
+    bant = _bant(model, _touch("a", "page_view"), _touch("b", "page_view", days_ago=7))
+    assert sorted(e.points for e in bant.need.evidence) == [20, 40]
+
+
+def test_rule_ignores_touches_of_other_types() -> None:
+    model = _model(_rule(events='["demo_requested"]'))
+    assert _bant(model, _touch("e", "page_view")).need.score == 0
+
+
+def test_url_contains_matches_case_insensitively_and_skips_other_urls() -> None:
+    model = _model(_rule(extra='url_contains = ["/Pricing"]'))
+    rule = model.rules[0]
+    assert rule_matches(rule, _touch("a", "page_view", url="https://x.io/pricing/team"))
+    assert not rule_matches(rule, _touch("b", "page_view", url="https://x.io/blog"))
+    assert not rule_matches(rule, _touch("c", "page_view"))
+
+
+def test_topics_filter_matches_the_touch_topic_case_insensitively() -> None:
+    model = _model(_rule(events='["content_download"]', extra='topics = ["problem", "pain"]'))
+    rule = model.rules[0]
+    assert rule_matches(rule, _touch("a", "content_download", topic=" Problem "))
+    assert not rule_matches(rule, _touch("b", "content_download", topic="pricing"))
+    assert not rule_matches(rule, _touch("c", "content_download"))
+
+
+def test_min_cart_value_filter_needs_a_cart_at_or_above_the_value() -> None:
+    model = _model(_rule(events='["cart_add"]', extra="min_cart_value = 100"))
+    rule = model.rules[0]
+    assert rule_matches(rule, _touch("a", "cart_add", cart={"value": 100}))
+    assert rule_matches(rule, _touch("b", "cart_add", cart={"value": "250.5"}))
+    assert not rule_matches(rule, _touch("c", "cart_add", cart={"value": 99.99}))
+    assert not rule_matches(rule, _touch("d", "cart_add", cart={"value": "lots"}))
+    assert not rule_matches(rule, _touch("e", "cart_add"))
+
+
+def test_filtered_rule_scores_only_matching_touches() -> None:
+    model = _model(_rule(dimension="timing", extra='url_contains = ["/pricing"]'))
+    bant = _bant(
+        model,
+        _touch("blog", "page_view", url="/blog"),
+        _touch("price", "page_view", days_ago=1, url="/pricing"),
+    )
+    assert [e.event_id for e in bant.timing.evidence] == ["price"]
+
+
+# --- declared rules -----------------------------------------------------------------------
+
+DECLARED_TIMEFRAME = """
+[[declared]]
+name = "timeframe"
+dimension = "timing"
+field = "timeframe"
+half_life_days = 30
+default_points = 7
+values = { "this quarter" = 45, "next year" = 5 }
+"""
+
+
+def test_declared_rule_uses_the_newest_answer() -> None:
+    model = _model(DECLARED_TIMEFRAME)
+    bant = _bant(
+        model,
+        _touch("new", "form_submit", timeframe="next year"),
+        _touch("old", "form_submit", days_ago=1, timeframe="this quarter"),
+    )
+    [evidence] = bant.timing.evidence
+    assert evidence.event_id == "new"
+    assert bant.timing.score == 5
+
+
+def test_declared_rule_ignores_touches_without_the_field_or_with_an_empty_answer() -> None:
+    model = _model(DECLARED_TIMEFRAME)
+    bant = _bant(
+        model,
+        _touch("empty", "form_submit", timeframe=""),
+        _touch("other", "form_submit", budget="100k"),
+        _touch("answered", "form_submit", days_ago=2, timeframe="this quarter"),
+    )
+    assert [e.event_id for e in bant.timing.evidence] == ["answered"]
+
+
+def test_declared_answer_matches_the_values_table_case_insensitively() -> None:
+    model = _model(DECLARED_TIMEFRAME)
+    assert _bant(model, _touch("e", "form_submit", timeframe="  This Quarter ")).timing.score == 45
+
+
+def test_declared_values_table_keys_match_regardless_of_their_case() -> None:
+    model = _model(DECLARED_TIMEFRAME.replace('"this quarter"', '"This Quarter"'))
+    assert _bant(model, _touch("e", "form_submit", timeframe="this quarter")).timing.score == 45
+
+
+def test_declared_answer_not_in_the_values_table_gives_default_points() -> None:
+    model = _model(DECLARED_TIMEFRAME)
+    assert _bant(model, _touch("e", "form_submit", timeframe="someday")).timing.score == 7
+
+
+@pytest.mark.parametrize(("answer", "points"), [(True, 50), (False, 0), ("TRUE", 50)])
+def test_declared_boolean_answers_are_read_as_true_and_false(answer: object, points: int) -> None:
+    model = _model(
+        """
+        [[declared]]
+        name = "decision_maker"
+        dimension = "authority"
+        field = "is_decision_maker"
+        half_life_days = 365
+        default_points = 20
+        values = { "true" = 50, "false" = 0 }
+        """
+    )
+    bant = _bant(model, _touch("e", "form_submit", is_decision_maker=answer))
+    assert bant.authority.score == points
+    assert len(bant.authority.evidence) == (1 if points else 0)
+
+
+def test_declared_points_decay_with_the_rule_half_life() -> None:
+    model = _model(DECLARED_TIMEFRAME)
+    bant = _bant(model, _touch("e", "form_submit", days_ago=30, timeframe="this quarter"))
+    assert bant.timing.score == round(45 / 2)
+
+
+# --- firmographic rules -------------------------------------------------------------------
+
+SIZE_RULE = """
+[[firmographics]]
+name = "mid_size"
+dimension = "budget"
+field = "employees"
+min = 200
+max = 999
+points = 25
+"""
 
 
 @pytest.mark.parametrize(
-    ("title", "expected"),
+    ("employees", "matches"),
+    [(199, False), (200, True), (500, True), (999, True), (1000, False), (None, False)],
+)
+def test_firmographic_min_and_max_are_inclusive_boundaries(
+    employees: int | None, matches: bool
+) -> None:
+    rule = _model(SIZE_RULE).firmographics[0]
+    assert firmographic_matches(rule, Persona(employees=employees)) is matches
+
+
+def test_firmographic_rule_with_values_matches_listed_text_case_insensitively() -> None:
+    model = _model(
+        """
+        [[firmographics]]
+        name = "target_industry"
+        dimension = "need"
+        field = "industry"
+        values = ["SaaS", "fintech"]
+        points = 30
+        """
+    )
+    rule = model.firmographics[0]
+    assert firmographic_matches(rule, Persona(industry="saas"))
+    assert firmographic_matches(rule, Persona(industry="FinTech "))
+    assert not firmographic_matches(rule, Persona(industry="retail"))
+    assert not firmographic_matches(rule, Persona())
+
+
+def test_firmographic_evidence_is_not_tied_to_an_event_and_does_not_decay() -> None:
+    bant = _bant(_model(SIZE_RULE), persona=Persona(employees=300))
+    [evidence] = bant.budget.evidence
+    assert (evidence.event_id, evidence.type, evidence.at) == (None, "firmographics", None)
+    assert (evidence.rule, evidence.points) == ("mid_size", 25)
+
+
+# --- authority from the title -------------------------------------------------------------
+
+SENIORITY = """
+[authority.seniority_points]
+c_level = 90
+vp = 75
+manager = 40
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "points", "rule"),
     [
-        ("VP, Ops", (75, "vp")),
-        ("Head of IT", (75, "vp")),
-        ("CTO", (90, "c_level")),
-        ("Chief Technology Officer", (90, "c_level")),
-        ("co-founder & ceo", (90, "c_level")),
-        ("Director of Marketing", (60, "director")),
-        ("Sales Manager", (40, "manager")),
-        ("Team Lead", (40, "manager")),
+        ("Chief Technology Officer", 90, "title_c_level"),
+        ("CTO", 90, "title_c_level"),
+        ("VP of Sales", 75, "title_vp"),
+        ("Sales Manager", 40, "title_manager"),
     ],
 )
-def test_seniority_points_for_titles(title: str, expected: tuple[int, str]) -> None:
-    assert seniority_points(title) == expected
+def test_title_seniority_gives_authority_points_via_the_normaliser(
+    title: str, points: int, rule: str
+) -> None:
+    bant = _bant(_model(SENIORITY), persona=Persona(job_title=title))
+    assert bant.authority.score == points
+    [evidence] = bant.authority.evidence
+    assert (evidence.type, evidence.rule, evidence.points) == ("persona", rule, points)
 
 
-@pytest.mark.parametrize("title", ["Intern", "Software Engineer", "", None, "Overhead Analyst"])
-def test_seniority_points_is_none_without_a_seniority_word(title: str | None) -> None:
-    assert seniority_points(title) is None
-
-
-def test_seniority_takes_the_highest_level_in_a_combined_title() -> None:
-    assert seniority_points("Director and Chief Revenue Officer") == (90, "c_level")
-
-
-def test_vice_president_is_vp_level_not_c_level() -> None:
-    assert seniority_points("Vice President of Sales") == (75, "vp")
-
-
-@pytest.mark.parametrize("title", ["CTO/Co-founder", "Vice-President Sales", "VP/Ops"])
-def test_seniority_points_sees_levels_joined_by_slash_or_hyphen(title: str) -> None:
-    assert seniority_points(title) is not None
-
-
-# --- authority --------------------------------------------------------------------------
-
-
-def test_senior_title_gives_authority_evidence_and_meets_it() -> None:
-    bant = _bant(persona=Persona(job_title="CTO"))
-    assert bant.authority.score == 90
-    assert bant.authority.met is True
-    assert [e.rule for e in bant.authority.evidence] == ["title_c_level"]
-
-
-def test_declared_decision_maker_adds_authority() -> None:
-    bant = _bant(
-        _touch("e1", "form_submit", is_decision_maker=True),
-        persona=Persona(job_title="Sales Manager"),
-    )
-    assert bant.authority.score == 80
-    assert {e.rule for e in bant.authority.evidence} == {"title_manager", "declared_decision_maker"}
-
-
-def test_declared_decision_maker_false_is_not_evidence() -> None:
-    bant = _bant(_touch("e1", "form_submit", is_decision_maker=False))
+def test_seniority_without_points_in_the_model_gives_no_authority() -> None:
+    # "director" is not in SENIORITY: no points and no evidence.
+    bant = _bant(_model(SENIORITY), persona=Persona(job_title="Director of Marketing"))
     assert bant.authority.score == 0
     assert bant.authority.evidence == ()
 
 
-# --- budget -----------------------------------------------------------------------------
+def test_missing_title_gives_no_authority() -> None:
+    assert _bant(_model(SENIORITY), persona=Persona(job_title=None)).authority.evidence == ()
 
 
-def test_declared_budget_gives_budget_evidence_naming_the_rule_and_event() -> None:
-    bant = _bant(_touch("evt-budget", "form_submit", budget="50k-100k"))
-    assert bant.budget.score == 40
-    [evidence] = bant.budget.evidence
-    assert evidence.rule == "declared_budget"
-    assert evidence.event_id == "evt-budget"
-    assert evidence.type == "form_submit"
-    assert evidence.at == NOW
-    assert evidence.points == 40
+# --- thresholds, caps and evidence --------------------------------------------------------
 
 
-def test_declared_budget_decays_slowly() -> None:
-    bant = _bant(_touch("e1", "form_submit", days_ago=SLOW_DAYS, budget="50k"))
-    assert bant.budget.score == 20
+THRESHOLD = """
+[dimensions.need]
+met_threshold = 50
+"""
 
 
-def test_newest_declared_budget_answer_is_the_one_used() -> None:
-    newest = _touch("new", "form_submit", days_ago=1, budget="100k")
-    oldest = _touch("old", "form_submit", days_ago=90, budget="10k")
-    bant = _bant(newest, oldest)
-    assert [e.event_id for e in bant.budget.evidence] == ["new"]
-    assert [e.rule for e in bant.budget.evidence] == ["declared_budget"]
+def test_dimension_is_met_exactly_at_its_threshold() -> None:
+    bant = _bant(_model(THRESHOLD + _rule(points=50)), _touch("e", "page_view"))
+    assert bant.need.score == 50
+    assert bant.need.met is True
 
 
-@pytest.mark.parametrize("blank", ["", None, False])
-def test_blank_declared_budget_is_not_evidence(blank: object) -> None:
-    bant = _bant(_touch("e1", "form_submit", budget=blank))
-    assert bant.budget.evidence == ()
-
-
-def test_company_with_200_employees_adds_budget_points() -> None:
-    bant = _bant(persona=Persona(employees=200))
-    assert bant.budget.score == 30
-    assert [e.rule for e in bant.budget.evidence] == ["company_size"]
-
-
-def test_company_with_199_employees_adds_no_budget_points() -> None:
-    assert _bant(persona=Persona(employees=199)).budget.score == 0
-
-
-def test_company_with_10m_revenue_adds_budget_points() -> None:
-    bant = _bant(persona=Persona(annual_revenue=10_000_000))
-    assert bant.budget.score == 30
-    assert [e.rule for e in bant.budget.evidence] == ["company_revenue"]
-
-
-def test_company_just_under_10m_revenue_adds_no_budget_points() -> None:
-    assert _bant(persona=Persona(annual_revenue=9_999_999.99)).budget.score == 0
-
-
-def test_large_company_with_large_revenue_meets_budget() -> None:
-    bant = _bant(persona=Persona(employees=5_000, annual_revenue=2e9))
-    assert bant.budget.score == 60
-    assert bant.budget.met is True
-
-
-def test_cart_contents_add_budget_evidence_from_the_newest_cart() -> None:
-    bant = _bant(
-        _touch("c1", "cart_add", days_ago=3, cart={"total": 10}),
-        _touch("c2", "cart_add", days_ago=0, cart={"total": 90}),
-    )
-    [evidence] = bant.budget.evidence
-    assert (evidence.rule, evidence.event_id, evidence.points) == ("cart_value", "c2", 20)
-
-
-# --- need and timing --------------------------------------------------------------------
-
-
-def test_demo_request_gives_timing_and_need_evidence() -> None:
-    bant = _bant(_touch("demo-1", "demo_requested"))
-    assert bant.timing.score == 35
-    assert bant.need.score == 30
-    assert [(e.rule, e.event_id) for e in bant.timing.evidence] == [("demo_requested", "demo-1")]
-    assert [(e.rule, e.event_id) for e in bant.need.evidence] == [("demo_requested", "demo-1")]
-    assert bant.budget.score == 0
-    assert bant.authority.score == 0
-
-
-def test_declared_timeframe_gives_timing_evidence() -> None:
-    bant = _bant(_touch("e1", "form_submit", timeframe="this quarter"))
-    assert bant.timing.score == 40
-    assert "declared_timeframe" in [e.rule for e in bant.timing.evidence]
-
-
-def test_unknown_touch_type_scores_nothing() -> None:
-    bant = _bant(_touch("e1", "partner.referral"))
-    assert all(d.score == 0 and d.evidence == () for d in bant.dimensions().values())
-
-
-def test_dimension_is_met_exactly_at_the_threshold() -> None:
-    # timing: demo_requested 35 + pricing_viewed 15 == 50
-    bant = _bant(_touch("d", "demo_requested"), _touch("p", "pricing_viewed"))
-    assert bant.timing.score == MET_THRESHOLD
-    assert bant.timing.met is True
-
-
-def test_dimension_is_not_met_one_point_below_the_threshold() -> None:
-    # need: demo_requested 30 + form_submit 10 + three page views of 3 == 49
-    bant = _bant(
-        _touch("d", "demo_requested"),
-        _touch("f", "form_submit"),
-        *(_touch(f"pv{i}", "page_view") for i in range(3)),
-    )
-    assert bant.need.score == MET_THRESHOLD - 1
+def test_dimension_is_not_met_one_point_below_its_threshold() -> None:
+    bant = _bant(_model(THRESHOLD + _rule(points=49)), _touch("e", "page_view"))
+    assert bant.need.score == 49
     assert bant.need.met is False
 
 
-def test_scores_are_capped_at_100() -> None:
-    bant = _bant(*(_touch(f"d{i}", "demo_requested") for i in range(5)))
+def test_dimension_threshold_comes_from_the_model() -> None:
+    model = _model(THRESHOLD.replace("50", "20") + _rule(points=25))
+    assert _bant(model, _touch("e", "page_view")).need.met is True
+
+
+def test_score_is_capped_at_100() -> None:
+    model = _model(
+        _rule(name="a", points=80) + _rule(name="b", events='["demo_requested"]', points=80)
+    )
+    bant = _bant(model, _touch("p", "page_view"), _touch("d", "demo_requested"))
     assert bant.need.score == 100
-    assert bant.timing.score == 100
-    assert len(bant.need.evidence) == 5
+    assert sum(e.points for e in bant.need.evidence) == 160
 
 
-def test_old_page_views_decay_to_nothing_and_are_dropped_from_evidence() -> None:
+def test_score_is_floored_at_0_for_negative_points() -> None:
+    model = _model(
+        _rule(name="a", points=10) + _rule(name="b", events='["unsubscribed"]', points=-60)
+    )
+    bant = _bant(model, _touch("p", "page_view"), _touch("u", "unsubscribed"))
+    assert bant.need.score == 0
+    assert {e.rule: e.points for e in bant.need.evidence} == {"a": 10, "b": -60}
+
+
+def test_evidence_carries_event_id_type_time_rule_and_decayed_points() -> None:
+    model = _model(_rule(name="demo", events='["demo_requested"]', points=40, half_life=14))
+    touch = _touch("evt-42", "demo_requested", days_ago=14)
+    [evidence] = _bant(model, touch).need.evidence
+    assert evidence.event_id == "evt-42"
+    assert evidence.type == "demo_requested"
+    assert evidence.at == touch.occurred_at
+    assert evidence.rule == "demo"
+    assert evidence.points == 20
+
+
+def test_fully_decayed_touch_leaves_no_evidence() -> None:
+    model = _model(_rule(points=3, half_life=1))
+    bant = _bant(model, _touch("e", "page_view", days_ago=30))
+    assert bant.need.evidence == ()
+    assert bant.need.score == 0
+
+
+def test_no_history_and_no_persona_scores_zero_everywhere() -> None:
+    bant = _bant(_bundled("b2b_saas.toml"))
+    assert {n: (d.score, d.met) for n, d in bant.dimensions().items()} == {
+        n: (0, False) for n in ("budget", "authority", "need", "timing")
+    }
+
+
+# --- the bundled B2B model ----------------------------------------------------------------
+
+
+def test_b2b_old_behaviour_fades_while_declared_facts_persist() -> None:
+    model = _bundled("b2b_saas.toml")
+    touches = [
+        _touch("form", "form_submit", days_ago=90, budget="100k+"),
+        _touch("price", "pricing_viewed", days_ago=90),
+    ]
+    fresh = assess_bant(
+        model=model, persona=Persona(), touches=touches, now=NOW - timedelta(days=90)
+    )
+    aged = assess_bant(model=model, persona=Persona(), touches=touches, now=NOW)
+    assert fresh.timing.score > 0
+    assert aged.timing.score == 0
+    assert "pricing_page" not in {e.rule for e in aged.timing.evidence}
+    # 90 days is half the declared budget's 180-day half-life: about 70% remains.
+    assert aged.budget.score > fresh.budget.score / 2
+    assert "declared_budget" in {e.rule for e in aged.budget.evidence}
+
+
+def test_b2b_cto_at_a_large_company_requesting_a_demo() -> None:
+    model = _bundled("b2b_saas.toml")
     bant = _bant(
-        _touch("old", "page_view", days_ago=FAST_DAYS * 3),
-        _touch("fresh", "page_view", days_ago=0),
+        model,
+        _touch("demo", "demo_requested"),
+        persona=Persona(job_title="Chief Technology Officer", employees=1500),
     )
-    assert bant.need.score == 3
-    assert [e.event_id for e in bant.need.evidence] == ["fresh"]
-
-
-def test_behaviour_fades_while_declared_answers_persist() -> None:
-    bant = _bant(
-        _touch("d", "demo_requested", days_ago=60),
-        _touch("f", "form_submit", days_ago=60, timeframe="next year"),
-    )
-    timing = {e.rule: e.points for e in bant.timing.evidence}
-    assert timing["declared_timeframe"] > timing["demo_requested"]
-    assert timing["demo_requested"] == decayed(
-        35, at=NOW - timedelta(days=60), now=NOW, half_life_days=FAST_DAYS
-    )
-
-
-def test_no_persona_and_no_touches_scores_zero_everywhere() -> None:
-    bant = _bant()
-    for dimension in bant.dimensions().values():
-        assert dimension.score == 0
-        assert dimension.met is False
-        assert dimension.evidence == ()
-
-
-@pytest.mark.parametrize("title", ["Product Owner", "Lead Generation Specialist"])
-def test_words_that_only_look_senior_give_no_authority(title: str) -> None:
-    assert seniority_points(title) is None
+    assert bant.authority.score == model.authority.seniority_points["c_level"]
+    assert bant.authority.met
+    assert {e.rule for e in bant.budget.evidence} == {"company_size_large"}
+    assert {e.rule for e in bant.timing.evidence} == {"demo_request"}
+    assert {e.rule for e in bant.need.evidence} == {"demo_need"}

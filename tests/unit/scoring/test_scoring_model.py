@@ -1,4 +1,4 @@
-"""The scoring model file: the bundled models parse, and bad files are refused with where and why."""
+"""The scoring model file: bundled models parse, bad files are refused with where and why."""
 
 from __future__ import annotations
 
@@ -122,7 +122,9 @@ def test_minimal_model_gets_default_dimensions_and_qualification_events() -> Non
 
 
 def test_met_threshold_of_an_undeclared_dimension_is_the_default() -> None:
-    text = MINIMAL.replace("[qualification]", "[dimensions.need]\nmet_threshold = 70\n\n[qualification]")
+    text = MINIMAL.replace(
+        "[qualification]", "[dimensions.need]\nmet_threshold = 70\n\n[qualification]"
+    )
     model = parse_model(text, source="partial.toml")
     assert model.met_threshold("need") == 70
     assert model.met_threshold("budget") == 50
