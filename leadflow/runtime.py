@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastapi import FastAPI
 from kafka.errors import KafkaError
@@ -13,6 +13,7 @@ from kafka.errors import KafkaError
 from leadflow.app import create_app
 from services.routing.consumer import build_consumer as build_routing_consumer
 from services.scoring.consumer import build_consumer as build_scoring_consumer
+from services.scoring.consumer import build_rescorer
 from shared.config import Settings
 from shared.db import check_migrations, make_engine, make_session_factory, upgrade
 from shared.http import Resources
@@ -49,6 +50,7 @@ class Runtime:
         self.resources: Resources | None = None
         self.app: FastAPI | None = None
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def start(self) -> FastAPI:
         """Check (or run) migrations, create topics, start consumers; returns the app.
@@ -83,8 +85,27 @@ class Runtime:
             thread = threading.Thread(target=loop.run, name=f"consumer-{loop.name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._stopping.clear()
+        if "scoring" in self.services and settings.scoring_rescore_interval_s > 0:
+            sweep = build_rescorer(settings=settings, sessions=sessions, producer=producer)
+            thread = threading.Thread(
+                target=self._every,
+                args=(settings.scoring_rescore_interval_s, sweep, "stage re-score"),
+                name="scoring-rescore",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
         self.app = create_app(resources=self.resources, services=self.services)
         return self.app
+
+    def _every(self, interval_s: float, work: Callable[[], object], what: str) -> None:
+        """Run `work` every `interval_s` until stop; an error is logged and tried again later."""
+        while not self._stopping.wait(interval_s):
+            try:
+                work()
+            except Exception:
+                log.exception("%s failed; trying again in %.0f s", what, interval_s)
 
     def wait_until_assigned(self, *, timeout_s: float = 30.0) -> bool:
         """Block until every consumer has partitions (tests and readiness use it)."""
@@ -101,6 +122,7 @@ class Runtime:
         resources, self.resources = self.resources, None
         if resources is None:
             return
+        self._stopping.set()
         for loop in resources.consumers:
             loop.stop()
         deadline = time.monotonic() + timeout_s

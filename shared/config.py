@@ -96,6 +96,8 @@ class Settings(BaseSettings):
 
     # Scoring: a bundled model (b2b_saas, b2c_ecommerce) or the path of a TOML model file.
     scoring_model: str = Field("b2b_saas", min_length=1)
+    # How often scoring re-assesses quiet leads whose stage may fall back (0: never).
+    scoring_rescore_interval_s: Duration = Field(300.0, ge=0, le=86_400)
 
     # Ingest. `auth=off` is for local play only: every endpoint and source is then open.
     auth: Literal["on", "off"] = "on"

@@ -100,3 +100,14 @@ def open_lead_counts(session: Session) -> dict[str, int]:
         .group_by(assignments.c.team)
     ).all()
     return {team: count for team, count in rows}
+
+
+def assignments_of(session: Session, *, lead_id: str) -> list[Row]:
+    """Every assignment a lead had, oldest first."""
+    return list(
+        session.execute(
+            select(assignments)
+            .where(assignments.c.lead_id == lead_id)
+            .order_by(assignments.c.assigned_at, assignments.c.id)
+        )
+    )

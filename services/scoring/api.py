@@ -6,6 +6,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
@@ -78,6 +79,46 @@ def explain_lead(
     if explained is None:
         raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
     return explained
+
+
+def _encode_position(position: tuple[str, int, str]) -> str:
+    raw = orjson.dumps(list(position))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_position(cursor: str) -> tuple[str, int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, rank, key = orjson.loads(raw)
+        return str(at), int(rank), str(key)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise ApiError(
+            400,
+            "bad_cursor",
+            "cursor: not a cursor this API issued",
+            details=[{"field": "cursor", "error": "not a cursor this API issued"}],
+        ) from None
+
+
+@router.get("/v1/leads/{lead_id}/timeline", summary="Everything that happened to a lead")
+def lead_timeline(
+    lead_id: str,
+    session: SessionDep,
+    _principal: LeadsReader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Touches, stage and qualification moves, identity merges and assignments, oldest first."""
+    result = service.timeline(
+        session,
+        lead_id=lead_id,
+        after=_decode_position(cursor) if cursor else None,
+        limit=limit,
+    )
+    if result is None:
+        raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
+    items, last = result
+    return {"items": items, "next_cursor": _encode_position(last) if last else None}
 
 
 accounts_router = APIRouter(tags=["accounts"])

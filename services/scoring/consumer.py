@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.scoring.service import handle_touch, load_model
+from services.scoring.service import handle_touch, load_model, rescore_due
 from shared import outbox
 from shared.config import Settings
 from shared.db import transaction
@@ -35,3 +37,18 @@ def build_consumer(
         after_batch=lambda: outbox.flush(sessions=sessions, producer=producer),
         name="scoring",
     )
+
+
+def build_rescorer(
+    *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
+) -> Callable[[], int]:
+    """One sweep of the stage-regression re-score: re-assess quiet leads, publish their moves."""
+    model = load_model(settings.scoring_model)
+
+    def sweep() -> int:
+        with transaction(sessions) as session:
+            moved = rescore_due(session, settings=settings, model=model, now=utcnow())
+        outbox.flush(sessions=sessions, producer=producer)
+        return moved
+
+    return sweep

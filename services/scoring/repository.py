@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -368,4 +369,40 @@ def lead_ids_active_since(session: Session, *, since: datetime | None) -> list[s
         query = query.where(
             leads.c.id.in_(select(touches.c.lead_id).where(touches.c.occurred_at >= since))
         )
+    return list(session.execute(query).scalars())
+
+
+def merges_into(session: Session, *, lead_id: str) -> list[Row]:
+    """The identity merges a lead absorbed, oldest first."""
+    return list(
+        session.execute(
+            select(lead_merges)
+            .where(lead_merges.c.into_lead_id == lead_id)
+            .order_by(lead_merges.c.at, lead_merges.c.id)
+        )
+    )
+
+
+def leads_quiet_in_stages(
+    session: Session,
+    *,
+    funnel_stages: Sequence[str],
+    journey_stages: Sequence[str],
+    quiet_since: datetime,
+    limit: int,
+) -> list[str]:
+    """Leads in one of these stages with no touch since `quiet_since` (oldest first)."""
+    in_stage = []
+    if funnel_stages:
+        in_stage.append(leads.c.funnel_stage.in_(list(funnel_stages)))
+    if journey_stages:
+        in_stage.append(leads.c.journey_stage.in_(list(journey_stages)))
+    if not in_stage:
+        return []
+    query = (
+        select(leads.c.id)
+        .where(or_(*in_stage), leads.c.last_touch_at < quiet_since)
+        .order_by(leads.c.last_touch_at)
+        .limit(limit)
+    )
     return list(session.execute(query).scalars())

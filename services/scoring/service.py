@@ -260,7 +260,8 @@ def _record_transitions(
     *,
     before: Row,
     assessment: Assessment,
-    cause: TouchEnvelope,
+    cause_event_id: str,
+    cause_at: datetime,
 ) -> dict[str, Any]:
     """Store the stage history the whole history implies, and the qualification move; returns
     what changed."""
@@ -291,7 +292,7 @@ def _record_transitions(
     caused = [
         {"track": m.track, "from": m.from_stage, "to": m.to_stage, "rule": m.rule}
         for m in assessment.transitions
-        if m.cause_event_id == cause.event_id
+        if m.cause_event_id == cause_event_id
     ]
     if caused:
         moved["transitions"] = caused
@@ -306,11 +307,11 @@ def _record_transitions(
                 "track": "qualification",
                 "from_stage": before.qualification,
                 "to_stage": assessment.qualification.value,
-                "at": cause.occurred_at,
-                "cause_event_id": cause.event_id,
+                "at": cause_at,
+                "cause_event_id": cause_event_id,
                 "rule": assessment.qualification_reason[:100],
                 "seconds_in_previous": (
-                    (cause.occurred_at - previous_at).total_seconds() if previous_at else None
+                    (cause_at - previous_at).total_seconds() if previous_at else None
                 ),
             },
         )
@@ -418,17 +419,63 @@ def handle_touch(
             "properties": envelope.properties,
         },
     )
+    return _rescore(
+        session,
+        lead_id=lead_id,
+        persona=_persona_values(envelope),
+        cause_event_id=envelope.event_id,
+        cause_at=envelope.occurred_at,
+        change_id=lead_change_id(envelope.event_id),
+        extra_changes={
+            **({"created": True} if resolved.created else {}),
+            **({"merged_from": resolved.merged_from} if resolved.merged_from else {}),
+        },
+        settings=settings,
+        model=model,
+        now=now,
+    )
+
+
+def _rescore(
+    session: Session,
+    *,
+    lead_id: str,
+    persona: dict[str, Any],
+    cause_event_id: str,
+    cause_at: datetime,
+    change_id: str,
+    extra_changes: dict[str, Any],
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
+    only_if_moved: bool = False,
+) -> LeadChange | None:
+    """Re-assess a lead from its whole history, store the result, queue the lead change.
+
+    With `only_if_moved`, a lead whose qualification and stages stay put is left untouched
+    (decay alone changes the score a little every hour; that is not worth an event).
+    """
     before = repo.get_lead(session, lead_id=lead_id, for_update=True)
     assert before is not None
-    persona = _persona_values(envelope)
     history = [_touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
     merged_persona = {**before._asdict(), **persona}
     assessment = assess(model=model, persona=persona_of(merged_persona), touches=history, now=now)
+    if only_if_moved and (
+        before.qualification == assessment.qualification.value
+        and before.funnel_stage == (assessment.funnel_stage and assessment.funnel_stage.value)
+        and before.journey_stage == (assessment.journey_stage and assessment.journey_stage.value)
+    ):
+        return None
     domain = committee.account_domain(
         email=merged_persona.get("email"), company_domain=merged_persona.get("company_domain")
     )
-    moved = _record_transitions(session, before=before, assessment=assessment, cause=envelope)
-    last_touch_at = max(t.occurred_at for t in history)
+    moved = _record_transitions(
+        session,
+        before=before,
+        assessment=assessment,
+        cause_event_id=cause_event_id,
+        cause_at=cause_at,
+    )
     repo.update_lead(
         session,
         lead_id=lead_id,
@@ -442,23 +489,23 @@ def handle_touch(
             "model_version": assessment.model_version,
             "qualification_reason": assessment.qualification_reason[:500],
             "account_domain": domain,
-            "last_touch_at": last_touch_at,
+            "last_touch_at": max((t.occurred_at for t in history), default=None),
             "updated_at": now,
         },
     )
     for affected in {domain, before.account_domain} - {None}:
         refresh_account(session, domain=affected, now=now)  # type: ignore[arg-type]
-    changes: dict[str, Any] = {"score_delta": assessment.score - before.score, **moved}
-    if resolved.created:
-        changes["created"] = True
-    if resolved.merged_from:
-        changes["merged_from"] = resolved.merged_from
+    changes: dict[str, Any] = {
+        "score_delta": assessment.score - before.score,
+        **moved,
+        **extra_changes,
+    }
     after = repo.get_lead(session, lead_id=lead_id)
     change = LeadChange(
-        event_id=lead_change_id(envelope.event_id),
+        event_id=change_id,
         lead_id=lead_id,
-        cause_event_id=envelope.event_id,
-        occurred_at=envelope.occurred_at,
+        cause_event_id=cause_event_id,
+        occurred_at=cause_at,
         changes=changes,
         lead=lead_view(session, row=after, with_owner=False),
     )
@@ -470,6 +517,42 @@ def handle_touch(
         headers=[("event_id", change.event_id.encode())],
     )
     return change
+
+
+def rescore_due(
+    session: Session, *, settings: Settings, model: ScoringModel, now: datetime, limit: int = 500
+) -> int:
+    """Re-assess leads whose stage may have fallen back for want of signals (no event will come
+    to trigger it); returns how many moved. Each move is published like any lead change."""
+    regressions = [*model.stages.funnel.regress, *model.stages.journey.regress]
+    if not regressions:
+        return 0
+    quiet_since = now - timedelta(days=min(r.after_days for r in regressions))
+    candidates = repo.leads_quiet_in_stages(
+        session,
+        funnel_stages=[r.stage for r in model.stages.funnel.regress],
+        journey_stages=[r.stage for r in model.stages.journey.regress],
+        quiet_since=quiet_since,
+        limit=limit,
+    )
+    moved = 0
+    for lead_id in candidates:
+        cause = f"rescore:{lead_id}:{now.isoformat()}"
+        change = _rescore(
+            session,
+            lead_id=lead_id,
+            persona={},
+            cause_event_id=cause,
+            cause_at=now,
+            change_id=lead_change_id(cause),
+            extra_changes={"rescored": True},
+            settings=settings,
+            model=model,
+            now=now,
+            only_if_moved=True,
+        )
+        moved += change is not None
+    return moved
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -679,3 +762,83 @@ def backtest(
         if progress is not None:
             progress(done, len(ids))
     return report
+
+
+def timeline(
+    session: Session, *, lead_id: str, after: tuple[str, int, str] | None, limit: int
+) -> tuple[list[dict[str, Any]], tuple[str, int, str] | None] | None:
+    """A lead's touches, stage and qualification moves, merges and assignments in time order,
+    one page after the position `after`; None if there is no such lead.
+
+    Positions are (time, kind rank, id): stable while new entries arrive, so a page never
+    repeats or skips an entry that was already there.
+    """
+    if repo.get_lead(session, lead_id=lead_id) is None:
+        return None
+    entries: list[tuple[tuple[str, int, str], dict[str, Any]]] = []
+
+    def add(at: datetime | None, rank: int, key: str, entry: dict[str, Any]) -> None:
+        when = as_utc(at)
+        iso = when.isoformat() if when else ""
+        entries.append(((iso, rank, key), {"at": iso, **entry}))
+
+    for t in repo.touches_of(session, lead_id=lead_id):
+        add(
+            t.occurred_at,
+            0,
+            t.event_id,
+            {
+                "kind": "touch",
+                "event_id": t.event_id,
+                "type": t.type,
+                "source": t.source,
+                "properties": t.properties or {},
+            },
+        )
+    for m in repo.merges_into(session, lead_id=lead_id):
+        add(
+            m.at,
+            1,
+            str(m.id),
+            {
+                "kind": "identity_merge",
+                "from_lead_id": m.from_lead_id,
+                "cause_event_id": m.cause_event_id,
+                "identities": m.identities,
+            },
+        )
+    for h in repo.stage_history_of(session, lead_id=lead_id):
+        kind = "qualification_change" if h.track == "qualification" else "stage_transition"
+        add(
+            h.at,
+            2,
+            f"{h.track}:{h.id}",
+            {
+                "kind": kind,
+                "track": h.track,
+                "from": h.from_stage,
+                "to": h.to_stage,
+                "cause_event_id": h.cause_event_id,
+                "rule": h.rule,
+                "seconds_in_previous": h.seconds_in_previous,
+            },
+        )
+    for a in routing_repository.assignments_of(session, lead_id=lead_id):
+        add(
+            a.assigned_at,
+            3,
+            str(a.id),
+            {
+                "kind": "assignment",
+                "team": a.team,
+                "member": a.member,
+                "rule": a.rule,
+                "cause_event_id": a.cause_event_id,
+            },
+        )
+    entries.sort(key=lambda e: e[0])
+    if after is not None:
+        entries = [e for e in entries if e[0] > after]
+    page = entries[:limit]
+    more = len(entries) > limit
+    return [e[1] for e in page], (page[-1][0] if more and page else None)

@@ -211,3 +211,76 @@ async def test_free_mail_leads_form_no_account(client):
     lead = await lead_when(client, "someone@gmail.com", lambda x: x["owner"])
     assert lead["account"] is None
     assert (await client.get("/v1/accounts/gmail.com")).status_code == 404
+
+
+async def test_merge_of_an_anonymous_history_shows_in_the_timeline(client):
+    anon, email = "anon-merge-1", "mo@globex.example"
+    await post(
+        client, {"type": "pricing_viewed", "occurred_at": at(3), "lead": {"anonymous_id": anon}}
+    )
+    await post(client, {"type": "page_view", "occurred_at": at(2), "lead": {"email": email}})
+    await lead_when(client, email, lambda x: x["owner"])
+    # Both leads exist now; this event ties them, so the anonymous one merges into the person.
+    await post(
+        client,
+        {
+            "type": "form_submit",
+            "occurred_at": at(1),
+            "lead": {"anonymous_id": anon, "email": email},
+        },
+    )
+    lead = await lead_when(client, email, lambda x: x["anonymous_ids"] == [anon])
+
+    entries, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"/v1/leads/{lead['id']}/timeline", params=params)).json()
+        entries += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages > 1
+    kinds = [e["kind"] for e in entries]
+    merge = next(e for e in entries if e["kind"] == "identity_merge")
+    assert {"kind": "anonymous_id", "value": anon} in merge["identities"]
+    assert kinds.count("touch") == 3
+    assert "stage_transition" in kinds and "assignment" in kinds
+    times = [e["at"] for e in entries]
+    assert times == sorted(times)
+    keys = [(e["kind"], e.get("event_id"), e["at"], e.get("rule"), e.get("track")) for e in entries]
+    assert len(keys) == len(set(keys)), "a page repeated an entry"
+
+
+async def test_timeline_of_an_unknown_lead_is_404_and_a_bad_cursor_400(client):
+    assert (await client.get("/v1/leads/nope/timeline")).status_code == 404
+    await post(client, {"type": "page_view", "lead": {"email": "tl@acme.example"}})
+    lead = await lead_when(client, "tl@acme.example", lambda x: x["owner"])
+    bad = await client.get(f"/v1/leads/{lead['id']}/timeline", params={"cursor": "!!"})
+    assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "cursor"
+
+
+async def test_quiet_intent_falls_back_to_consideration_on_the_rescore_sweep(client, runtime):
+    from services.scoring.service import load_model, rescore_due
+    from shared import outbox
+    from shared.db import transaction
+    from shared.events import utcnow
+
+    email = "quinn@acme.example"
+    await post(client, {"type": "pricing_viewed", "occurred_at": at(20), "lead": {"email": email}})
+    lead = await lead_when(client, email, lambda x: x["funnel_stage"] == "intent" and x["owner"])
+    model = load_model(runtime.settings.scoring_model)
+    resources = runtime.resources
+    later = utcnow() + timedelta(days=11)  # 31 days without an intent signal
+    with transaction(resources.sessions) as session:
+        moved = rescore_due(session, settings=runtime.settings, model=model, now=later)
+    assert moved == 1
+    outbox.flush(sessions=resources.sessions, producer=resources.producer)
+    lead = await lead_when(client, email, lambda x: x["funnel_stage"] == "consideration")
+    timeline = (await client.get(f"/v1/leads/{lead['id']}/timeline")).json()["items"]
+    fallback = [
+        e for e in timeline if e["kind"] == "stage_transition" and e["to"] == "consideration"
+    ]
+    assert [e["rule"] for e in fallback] == ["no_intent_signal_for_30d"]
+    with transaction(resources.sessions) as session:
+        assert rescore_due(session, settings=runtime.settings, model=model, now=later) == 0
