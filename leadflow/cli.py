@@ -248,20 +248,29 @@ def cmd_db(args: argparse.Namespace) -> None:
         )
 
 
-def cmd_keys(args: argparse.Namespace) -> None:
-    """Create, list or revoke API keys in the configured database."""
-    from shared.auth import ApiKeyError, create_key, list_keys, revoke_key
+@contextlib.contextmanager
+def _migrated_sessions(settings: Settings) -> Iterator[object]:
+    """A session factory on the configured database, refusing an unmigrated one clearly."""
     from shared.db import MigrationsOutOfDate, check_migrations, make_engine, make_session_factory
 
-    settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
         try:
             check_migrations(engine)
         except MigrationsOutOfDate as exc:
             raise CliError(str(exc)) from exc
-        sessions = make_session_factory(engine)
-        with sessions.begin() as session:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def cmd_keys(args: argparse.Namespace) -> None:
+    """Create, list or revoke API keys in the configured database."""
+    from shared.auth import ApiKeyError, create_key, list_keys, revoke_key
+
+    settings = load_settings()
+    try:
+        with _migrated_sessions(settings) as sessions, sessions.begin() as session:  # type: ignore[attr-defined]
             if args.action == "create":
                 key = create_key(session, name=args.name, scopes=args.scope)
                 print(f"created key {args.name!r} with scopes {', '.join(args.scope)}.")
@@ -282,8 +291,6 @@ def cmd_keys(args: argparse.Namespace) -> None:
                 print(f"revoked key {args.name!r}")
     except ApiKeyError as exc:
         raise CliError(str(exc)) from exc
-    finally:
-        engine.dispose()
 
 
 def _progress_bar(done: int, total: int) -> None:
@@ -308,7 +315,6 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
     from services.scoring.domain.scoring_model import ModelError
     from services.scoring.service import backtest, load_model
-    from shared.db import MigrationsOutOfDate, check_migrations, make_engine, make_session_factory
 
     settings = load_settings()
     try:
@@ -322,23 +328,15 @@ def cmd_backtest(args: argparse.Namespace) -> None:
         except ValueError as exc:
             raise CliError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from exc
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
-    engine = make_engine(settings.database_url)
-    try:
-        try:
-            check_migrations(engine)
-        except MigrationsOutOfDate as exc:
-            raise CliError(str(exc)) from exc
-        with make_session_factory(engine)() as session:
-            report = backtest(
-                session,
-                model=model,
-                since=since,
-                now=datetime.now(UTC),
-                progress=None if args.json else _progress_bar,
-            )
-            session.rollback()  # a backtest has no side effects, whatever happened
-    finally:
-        engine.dispose()
+    with _migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
+        report = backtest(
+            session,
+            model=model,
+            since=since,
+            now=datetime.now(UTC),
+            progress=None if args.json else _progress_bar,
+        )
+        session.rollback()  # a backtest has no side effects, whatever happened
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
