@@ -122,6 +122,7 @@ def _run_runtime(
     dev_key: bool = False,
 ) -> None:
     from leadflow.runtime import Runtime
+    from services.routing.domain.config import ConfigError
     from services.scoring.domain.scoring_model import ModelError
     from shared.db import MigrationsOutOfDate
 
@@ -129,7 +130,7 @@ def _run_runtime(
     try:
         try:
             app = runtime.start()
-        except (MigrationsOutOfDate, ModelError) as exc:
+        except (MigrationsOutOfDate, ModelError, ConfigError) as exc:
             raise CliError(str(exc)) from exc
         _announce_auth(runtime, dev_key=dev_key)
         log.info(banner)
@@ -313,6 +314,7 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     import json
     from datetime import UTC, datetime
 
+    from services.routing.service import config_for
     from services.scoring.domain.scoring_model import ModelError
     from services.scoring.service import backtest, load_model
 
@@ -332,6 +334,7 @@ def cmd_backtest(args: argparse.Namespace) -> None:
         report = backtest(
             session,
             model=model,
+            routing=config_for(settings),
             since=since,
             now=datetime.now(UTC),
             progress=None if args.json else _progress_bar,

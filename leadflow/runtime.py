@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from leadflow.app import create_app
 from services.routing.consumer import build_consumer as build_routing_consumer
+from services.routing.consumer import build_deliverer
 from services.scoring.consumer import build_consumer as build_scoring_consumer
 from services.scoring.consumer import build_rescorer
 from shared.config import Settings
@@ -86,6 +87,16 @@ class Runtime:
             thread.start()
             self._threads.append(thread)
         self._stopping.clear()
+        if "routing" in self.services:
+            deliver = build_deliverer(settings=settings, sessions=sessions, producer=producer)
+            thread = threading.Thread(
+                target=self._every,
+                args=(settings.actions_poll_interval_s, deliver, "action delivery"),
+                name="routing-actions",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
         if "scoring" in self.services and settings.scoring_rescore_interval_s > 0:
             sweep = build_rescorer(settings=settings, sessions=sessions, producer=producer)
             thread = threading.Thread(

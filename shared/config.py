@@ -99,6 +99,26 @@ class Settings(BaseSettings):
     # How often scoring re-assesses quiet leads whose stage may fall back (0: never).
     scoring_rescore_interval_s: Duration = Field(300.0, ge=0, le=86_400)
 
+    # Routing: a bundled config (default) or the path of a TOML file; overrides from the
+    # environment win over the file.
+    routing_config: str = Field("default", min_length=1)
+    abandoned_cart_delay: Duration | None = Field(None, ge=0, le=30 * 86_400)
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65_535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "leadflow@localhost"
+    # Signs outbound webhooks (Standard Webhooks: "whsec_" + base64) and unsubscribe links.
+    webhook_secret: SecretStr | None = None
+    secret_key: SecretStr = SecretStr("leadflow-dev-secret-change-me")
+    public_url: str = "http://127.0.0.1:8000"
+    actions_poll_interval_s: Duration = Field(1.0, gt=0, le=3600)
+    actions_batch_size: int = Field(50, ge=1, le=10_000)
+    actions_max_attempts: int = Field(5, ge=1, le=100)
+    actions_retry_base_s: Duration = Field(30.0, ge=0, le=86_400)
+    # A claimed action not recorded within this time belongs to a worker that died.
+    actions_claim_timeout_s: Duration = Field(300.0, gt=0, le=86_400)
+
     # Ingest. `auth=off` is for local play only: every endpoint and source is then open.
     auth: Literal["on", "off"] = "on"
     # How long a verified API key is trusted without asking the database again (revocation
@@ -132,6 +152,11 @@ class Settings(BaseSettings):
         "shopify_webhook_secret",
         "hubspot_client_secret",
         "hubspot_webhook_url",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "webhook_secret",
+        "abandoned_cart_delay",
         mode="before",
     )
     @classmethod

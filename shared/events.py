@@ -225,6 +225,9 @@ class LeadChange(BaseModel):
     occurred_at: datetime
     changes: dict[str, Any] = Field(default_factory=dict)
     lead: dict[str, Any]
+    # The touch that caused the change ({event_id, type, occurred_at, properties}); None for
+    # changes without one (a periodic re-score). Routing's playbooks react to it.
+    touch: dict[str, Any] | None = None
 
     def to_bytes(self) -> bytes:
         """Serialise for Kafka."""

@@ -1,19 +1,174 @@
-"""Routing's routes: the teams that own funnel steps and how many leads each holds."""
+"""Routing's routes: teams and their queues, members' availability, actions, sales feedback and
+the unsubscribe link."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.routing import service
-from shared.auth import LeadsReader
-from shared.http import SessionDep
+from services.routing.domain.webhooks import lead_of_unsubscribe_token
+from shared.auth import LeadsReader, LeadsWriter
+from shared.events import utcnow
+from shared.http import ApiError, SessionDep, SettingsDep
 
 router = APIRouter(tags=["routing"])
 
 
-@router.get("/v1/teams", summary="Teams that own funnel steps, with their open leads")
-def list_teams(session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
-    """Every team the rules can route to, with the rule names and current lead counts."""
-    return {"items": service.list_teams(session)}
+@router.get("/v1/teams", summary="Teams that own funnel steps, their members, SLAs and load")
+def list_teams(
+    session: SessionDep, settings: SettingsDep, _principal: LeadsReader
+) -> dict[str, Any]:
+    """Every configured team with members (capacity, open leads, away), SLAs and breaches."""
+    config = service.config_for(settings)
+    return {"items": service.list_teams(session, config=config, now=utcnow())}
+
+
+@router.get("/v1/teams/{team}/queue", summary="A team's leads, the soonest SLA first")
+def team_queue(
+    team: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    _principal: LeadsReader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """The team's current leads ordered by SLA due time; 404 for an unknown team."""
+    if team not in service.config_for(settings).teams:
+        raise ApiError(404, "not_found", f"no team named {team!r}")
+    return {"items": service.team_queue(session, team=team, limit=limit)}
+
+
+class Availability(BaseModel):
+    """Mark a member away (optionally until a time) or back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    away: bool
+    until: datetime | None = None
+
+
+@router.patch("/v1/teams/{team}/members/{member}", summary="Mark a member away or back")
+def set_member_availability(
+    team: str,
+    member: str,
+    body: Availability,
+    session: SessionDep,
+    settings: SettingsDep,
+    _principal: LeadsWriter,
+) -> dict[str, Any]:
+    """Away members get no new leads until they are back (or `until` passes)."""
+    config = service.config_for(settings)
+    with session.begin():
+        found = service.set_availability(
+            session,
+            config=config,
+            team=team,
+            member=member,
+            away=body.away,
+            until=body.until,
+            now=utcnow(),
+        )
+    if not found:
+        raise ApiError(404, "not_found", f"no member {member!r} in team {team!r}")
+    teams = service.list_teams(session, config=config, now=utcnow())
+    return next(t for t in teams if t["team"] == team)
+
+
+class Feedback(BaseModel):
+    """What a sales tool reports about a lead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["contacted", "accepted", "rejected", "disqualified", "won", "lost"]
+    reason: str | None = Field(None, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _blank(cls, value: str | None) -> str | None:
+        """An empty reason is no reason."""
+        return value.strip() or None if value else None
+
+
+@router.post("/v1/leads/{lead_id}/feedback", status_code=202, summary="Report back on a lead")
+def post_feedback(
+    lead_id: str,
+    body: Feedback,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: LeadsWriter,
+) -> dict[str, Any]:
+    """Record the feedback (a contact stops the SLA clock) and pass it to scoring as a touch."""
+    if body.type == "rejected" and not body.reason:
+        raise ApiError(
+            422,
+            "validation_error",
+            "reason: a rejection needs a reason",
+            details=[{"field": "reason", "error": "a rejection needs a reason"}],
+        )
+    with session.begin():
+        found = service.record_feedback(
+            session,
+            lead_id=lead_id,
+            kind=body.type,
+            reason=body.reason,
+            by=principal.name,
+            settings=settings,
+            now=utcnow(),
+        )
+    if not found:
+        raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
+    return {"lead_id": lead_id, "type": body.type, "recorded": True}
+
+
+@router.get("/v1/actions", summary="Follow-up actions: emails, webhooks, tasks, SLA checks")
+def list_actions(
+    session: SessionDep,
+    _principal: LeadsReader,
+    lead_id: Annotated[str | None, Query(max_length=36)] = None,
+    status: Annotated[
+        Literal["scheduled", "claimed", "sent", "open", "failed", "cancelled", "uncertain"] | None,
+        Query(),
+    ] = None,
+    kind: Annotated[Literal["email", "webhook", "task", "sla"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Actions matching the filters, the soonest due first."""
+    from services.routing import repository as repo
+
+    rows = repo.list_actions(session, lead_id=lead_id, status=status, kind=kind, limit=limit)
+    return {"items": [service.action_view(r) for r in rows]}
+
+
+@router.post("/v1/actions/{action_id}/cancel", summary="Cancel a scheduled action")
+def cancel_action(action_id: str, session: SessionDep, _principal: LeadsWriter) -> dict[str, Any]:
+    """Cancel an action that has not gone out (or close an open task); 409 if it already went."""
+    try:
+        with session.begin():
+            action = service.cancel_action(session, action_id=action_id, now=utcnow())
+    except ValueError as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    if action is None:
+        raise ApiError(404, "not_found", f"no action with id {action_id!r}")
+    return action
+
+
+@router.api_route(
+    "/v1/unsubscribe/{token}",
+    methods=["GET", "POST"],
+    response_class=HTMLResponse,
+    summary="The unsubscribe link in every marketing email (RFC 8058 one-click with POST)",
+)
+def unsubscribe(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """Stop marketing email to the lead the signed token names; no key needed."""
+    lead_id = lead_of_unsubscribe_token(secret=settings.secret_key.get_secret_value(), token=token)
+    if lead_id is None:
+        raise ApiError(404, "not_found", "this unsubscribe link is not valid")
+    with session.begin():
+        found = service.unsubscribe(session, lead_id=lead_id, now=utcnow())
+    if not found:
+        raise ApiError(404, "not_found", "this unsubscribe link is not valid")
+    return HTMLResponse("<p>You are unsubscribed and will get no more marketing email.</p>")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.routing.service import handle_lead_change
+from services.routing.service import Delivery, config_for, deliver_due, handle_lead_change
+from shared import outbox
 from shared.config import Settings
 from shared.db import transaction
 from shared.events import LeadChange, utcnow
@@ -14,7 +20,8 @@ from shared.kafka import AsyncProducer, ConsumerLoop, PoisonMessage, Record
 def build_consumer(
     *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
 ) -> ConsumerLoop:
-    """The routing consumer: lead changes in, assignments stored."""
+    """The routing consumer: lead changes in, assignments and planned actions stored."""
+    config = config_for(settings)
 
     def handle(record: Record) -> None:
         try:
@@ -22,7 +29,7 @@ def build_consumer(
         except ValueError as exc:
             raise PoisonMessage(f"not a lead change: {exc}") from exc
         with transaction(sessions) as session:
-            handle_lead_change(session, change=change, now=utcnow())
+            handle_lead_change(session, change=change, config=config, now=utcnow())
 
     return ConsumerLoop(
         settings=settings,
@@ -32,3 +39,27 @@ def build_consumer(
         dlq=producer,
         name="routing",
     )
+
+
+def build_deliverer(
+    *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
+) -> Callable[[], int]:
+    """One pass of the action worker: claim due actions, check, send, record; then publish
+    what the API queued in the outbox (sales feedback becomes touches for scoring)."""
+    config = config_for(settings)
+    delivery = Delivery.from_settings(settings)
+    worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    def run_once() -> int:
+        delivered = deliver_due(
+            sessions=sessions,
+            settings=settings,
+            config=config,
+            delivery=delivery,
+            worker=worker,
+            now=utcnow,
+        )
+        outbox.flush(sessions=sessions, producer=producer)
+        return delivered
+
+    return run_once

@@ -1,60 +1,809 @@
-"""Routing's handlers: decide the owning team for a changed lead and record the assignment."""
+"""Routing's handlers: assign each changed lead to the team (and member) that owns its step,
+plan its follow-up actions, and deliver due actions exactly once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy.orm import Session
+import httpx
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.routing import repository as repo
-from services.routing.domain.rules import LeadFacts, RoutingDecision, route
-from shared.db import mark_processed
-from shared.events import LeadChange
+from services.routing.domain import playbooks as pb
+from services.routing.domain.config import ConfigError, RoutingConfig, parse_config
+from services.routing.domain.rules import (
+    LeadFacts,
+    RoutingDecision,
+    pick_member,
+    route,
+    sla_seconds,
+)
+from services.routing.domain.webhooks import unsubscribe_token
+from services.routing.senders import (
+    DeliveryError,
+    SmtpConfig,
+    render_email,
+    send_email,
+    send_webhook,
+)
+from services.scoring import repository as scoring_repo
+from shared import outbox
+from shared.config import Settings
+from shared.db import as_utc, mark_processed, transaction
+from shared.events import LeadChange, LeadIn, TouchEnvelope
+
+log = logging.getLogger(__name__)
 
 CONSUMER = "routing"
+BUNDLED_CONFIGS = Path(__file__).resolve().parent / "config"
+FEEDBACK_TOUCHES = {
+    "contacted": "sales_contacted",
+    "accepted": "sales_accepted",
+    "rejected": "sales_rejected",
+    "disqualified": "sales_disqualified",
+    "won": "closed_won",
+    "lost": "closed_lost",
+}
+
+
+@lru_cache(maxsize=8)
+def load_config(spec: str, abandoned_cart_delay_s: float | None = None) -> RoutingConfig:
+    """The routing config named by a setting (a bundled name or a TOML path), with the
+    abandoned-cart delay from the environment when given. Raises ConfigError."""
+    bundled = "/" not in spec and not spec.endswith(".toml")
+    path = BUNDLED_CONFIGS / f"{spec}.toml" if bundled else Path(spec)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), "file", f"cannot be read ({exc.strerror})") from None
+    config = parse_config(text, source=str(path))
+    if abandoned_cart_delay_s is not None:
+        cart = config.playbooks.abandoned_cart.model_copy(
+            update={"delay_s": abandoned_cart_delay_s}
+        )
+        playbooks = config.playbooks.model_copy(update={"abandoned_cart": cart})
+        config = config.model_copy(update={"playbooks": playbooks})
+    return config
+
+
+def config_for(settings: Settings) -> RoutingConfig:
+    """The routing config these settings select."""
+    return load_config(settings.routing_config, settings.abandoned_cart_delay)
+
+
+def facts_of(lead: dict[str, Any]) -> LeadFacts:
+    """What the routing rules look at, from the lead representation."""
+    company = lead.get("company") or {}
+    account = lead.get("account") or {}
+    return LeadFacts(
+        qualification=lead.get("qualification") or "unqualified",
+        funnel_stage=lead.get("funnel_stage"),
+        score=int(lead.get("score") or 0),
+        segment="b2b" if account else "b2c",
+        country=company.get("country"),
+        industry=company.get("industry"),
+        employees=company.get("employees"),
+        account_role=account.get("role"),
+    )
+
+
+def _touches(session: Session, *, lead_id: str, types: set[str]) -> list[pb.Touch]:
+    # Routing reads scoring's touch history (one schema; scoring owns the table).
+    return [
+        pb.Touch(r.event_id, r.type, as_utc(r.occurred_at), r.properties or {})  # type: ignore[arg-type]
+        for r in scoring_repo.touches_of(session, lead_id=lead_id)
+        if r.type in types
+    ]
+
+
+def _as_action(row: Row) -> pb.Action:
+    return pb.Action(
+        id=row.id,
+        kind=row.kind,
+        playbook=row.playbook,
+        idempotency_key=row.idempotency_key,
+        status=row.status,
+        due_at=as_utc(row.due_at),  # type: ignore[arg-type]
+        payload=row.payload or {},
+    )
+
+
+def _lead_state(session: Session, *, lead_id: str) -> pb.LeadState | None:
+    row = scoring_repo.get_lead(session, lead_id=lead_id)
+    if row is None:
+        return None
+    owner = repo.current_assignment(session, lead_id=lead_id)
+    return pb.LeadState(
+        lead_id=lead_id,
+        email=row.email,
+        first_name=row.first_name,
+        qualification=row.qualification,
+        funnel_stage=row.funnel_stage,
+        owner_team=owner.team if owner else None,
+        owner_member=owner.member if owner else None,
+        unsubscribed=repo.is_suppressed(session, lead_id=lead_id),
+    )
+
+
+def assign(
+    session: Session,
+    *,
+    lead_id: str,
+    decision: RoutingDecision,
+    config: RoutingConfig,
+    qualification: str | None,
+    funnel_stage: str | None,
+    cause_event_id: str,
+    now: datetime,
+    exclude: Sequence[str] = (),
+) -> Row:
+    """Assign the lead to the team, round-robin to an available member under capacity (else the
+    team queue), with the SLA clock started; returns the new assignment."""
+    team = config.team(decision.team)
+    member = pick_member(
+        members=team.members,
+        open_counts=repo.member_open_counts(session, team=decision.team),
+        away={*repo.away_members(session, team=decision.team, now=now), *exclude},
+        last_assigned=repo.last_assigned(session, team=decision.team),
+    )
+    if member is not None:
+        repo.set_last_assigned(session, team=decision.team, member=member)
+    sla = sla_seconds(team, qualification=qualification or "unqualified", funnel_stage=funnel_stage)
+    sla_due = now + timedelta(seconds=sla) if sla else None
+    assignment_id = repo.assign(
+        session,
+        lead_id=lead_id,
+        team=decision.team,
+        member=member,
+        rule=decision.rule,
+        funnel_stage=funnel_stage,
+        qualification=qualification,
+        cause_event_id=cause_event_id,
+        at=now,
+        sla_due_at=sla_due,
+    )
+    if sla_due is not None:
+        _store_action(
+            session,
+            lead_id=lead_id,
+            action=pb.NewAction(
+                kind="sla",
+                playbook="sla",
+                idempotency_key=f"sla:{assignment_id}",
+                due_at=sla_due,
+                payload={"assignment_id": assignment_id, "sla_s": sla},
+            ),
+            team=decision.team,
+            member=member,
+            now=now,
+        )
+    row = repo.get_assignment(session, assignment_id=assignment_id)
+    assert row is not None
+    return row
+
+
+def _store_action(
+    session: Session,
+    *,
+    lead_id: str,
+    action: pb.NewAction,
+    team: str | None,
+    member: str | None,
+    now: datetime,
+) -> bool:
+    return repo.insert_action(
+        session,
+        values={
+            "id": str(uuid.uuid4()),
+            "lead_id": lead_id,
+            "kind": action.kind,
+            "playbook": action.playbook,
+            "idempotency_key": action.idempotency_key,
+            "status": "scheduled",
+            "due_at": action.due_at,
+            "attempts": 0,
+            "deferrals": 0,
+            "marketing": action.marketing,
+            "payload": action.payload,
+            "team": team,
+            "member": member,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+
+
+def _moves(change: LeadChange) -> tuple[Any, Any]:
+    quality = change.changes.get("qualification")
+    funnel = change.changes.get("funnel")
+    return (tuple(quality) if quality else None, tuple(funnel) if funnel else None)
 
 
 def handle_lead_change(
-    session: Session, *, change: LeadChange, now: datetime
+    session: Session, *, change: LeadChange, config: RoutingConfig, now: datetime
 ) -> RoutingDecision | None:
-    """Assign the lead to the team that owns its step; None for a duplicate or no change."""
+    """Give the lead to the team owning its step and plan its follow-ups; None for a duplicate."""
     if not mark_processed(session, consumer=CONSUMER, event_id=change.event_id, at=now):
         return None
     lead = change.lead
-    decision = route(
-        LeadFacts(
-            qualification=lead.get("qualification") or "unqualified",
-            funnel_stage=lead.get("funnel_stage"),
-            score=int(lead.get("score") or 0),
+    raw = change.touch
+    touch = (
+        pb.Touch(
+            raw["event_id"],
+            raw["type"],
+            datetime.fromisoformat(raw["occurred_at"]),
+            raw.get("properties") or {},
         )
+        if raw
+        else None
     )
+    if touch is not None and touch.type == "unsubscribe":
+        repo.suppress(session, lead_id=change.lead_id, reason="unsubscribe event", at=now)
+    decision = route(facts_of(lead), config)
     current = repo.current_assignment(session, lead_id=change.lead_id)
-    if current is not None and current.team == decision.team:
-        return None
-    repo.assign(
-        session,
-        lead_id=change.lead_id,
-        team=decision.team,
-        member=None,
-        rule=decision.rule,
-        funnel_stage=lead.get("funnel_stage"),
-        qualification=lead.get("qualification"),
-        cause_event_id=change.event_id,
-        at=now,
+    if current is None or current.team != decision.team:
+        current = assign(
+            session,
+            lead_id=change.lead_id,
+            decision=decision,
+            config=config,
+            qualification=lead.get("qualification"),
+            funnel_stage=lead.get("funnel_stage"),
+            cause_event_id=change.event_id,
+            now=now,
+        )
+    state = _lead_state(session, lead_id=change.lead_id)
+    if state is None:  # merged away since; the surviving lead's change will plan for it
+        return decision
+    quality_move, funnel_move = _moves(change)
+    plan = pb.plan_change(
+        change=pb.Change(change.event_id, state, touch, quality_move, funnel_move),
+        history=[_as_action(r) for r in repo.actions_of_lead(session, lead_id=change.lead_id)],
+        orders=_touches(session, lead_id=change.lead_id, types={pb.ORDER_TYPE}),
+        config=config.playbooks,
+        team=config.team(current.team),
+        now=now,
     )
+    for new in plan.schedule:
+        _store_action(
+            session,
+            lead_id=change.lead_id,
+            action=new,
+            team=current.team,
+            member=current.member,
+            now=now,
+        )
+    for action_id, reason in plan.cancel:
+        repo.update_action(
+            session,
+            action_id=action_id,
+            values={"status": "cancelled", "cancel_reason": reason[:200], "updated_at": now},
+        )
+    for action_id, due_at, payload in plan.update:
+        repo.update_action(
+            session,
+            action_id=action_id,
+            values={"due_at": due_at, "payload": payload, "updated_at": now},
+        )
     return decision
 
 
-def list_teams(session: Session) -> list[dict[str, object]]:
-    """Teams named by the rules, with their rules and how many leads each owns now."""
-    from services.routing.domain.rules import DEFAULT_RULES, DEFAULT_TEAM
+# --- delivery --------------------------------------------------------------------------------
 
+
+@dataclass
+class Delivery:
+    """What delivering actions needs: SMTP, an HTTP client, and the signing secrets."""
+
+    smtp: SmtpConfig | None
+    http: httpx.Client
+    webhook_secret: str | None
+    secret_key: str
+    public_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Delivery:
+        """Delivery set up from the settings (no SMTP when LEADFLOW_SMTP_HOST is unset)."""
+        smtp = None
+        if settings.smtp_host:
+            smtp = SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=(
+                    settings.smtp_password.get_secret_value() if settings.smtp_password else None
+                ),
+                sender=settings.smtp_from,
+            )
+        return cls(
+            smtp=smtp,
+            http=httpx.Client(timeout=10.0),
+            webhook_secret=(
+                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            ),
+            secret_key=settings.secret_key.get_secret_value(),
+            public_url=settings.public_url.rstrip("/"),
+        )
+
+
+def _backoff(attempts: int, *, base_s: float) -> float:
+    # Exponential with full jitter, so many failing actions do not retry in lockstep.
+    return random.uniform(0, base_s * 2 ** max(0, attempts - 1)) + base_s / 2
+
+
+def recover_stale_claims(session: Session, *, settings: Settings, now: datetime) -> int:
+    """Settle actions whose worker died between claiming and recording. An email is marked
+    `uncertain` and never resent (SMTP has no idempotency key); anything else is scheduled
+    again: webhooks go out with the same webhook-id, which receivers deduplicate."""
+    stale = repo.stale_claims(
+        session, before=now - timedelta(seconds=settings.actions_claim_timeout_s)
+    )
+    for row in stale:
+        if row.kind == "email":
+            values = {
+                "status": "uncertain",
+                "last_error": "the worker stopped after claiming this email and before "
+                "recording it; it may have gone out, so it is not resent",
+            }
+        else:
+            values = {"status": "scheduled", "claimed_by": None, "claimed_at": None}
+        repo.update_action(session, action_id=row.id, values={**values, "updated_at": now})
+    return len(stale)
+
+
+def deliver_due(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    config: RoutingConfig,
+    delivery: Delivery,
+    worker: str,
+    now: Callable[[], datetime],
+) -> int:
+    """Claim the due actions and deliver each: check, send, record; returns how many."""
+    with transaction(sessions) as session:
+        recover_stale_claims(session, settings=settings, now=now())
+    with transaction(sessions) as session:
+        claimed = [
+            r.id
+            for r in repo.claim_due(
+                session, now=now(), worker=worker, limit=settings.actions_batch_size
+            )
+        ]
+    for action_id in claimed:
+        try:
+            _deliver_one(
+                sessions=sessions,
+                action_id=action_id,
+                settings=settings,
+                config=config,
+                delivery=delivery,
+                now=now,
+            )
+        except Exception:
+            log.exception("action %s could not be delivered; it stays claimed", action_id)
+    return len(claimed)
+
+
+def _prepare(
+    session: Session, *, row: Row, state: pb.LeadState, delivery: Delivery
+) -> Callable[[], None]:
+    """The send step for an action, built inside the transaction that checked it."""
+    if row.kind == "email":
+        if delivery.smtp is None:
+            raise DeliveryError("LEADFLOW_SMTP_HOST is not set", permanent=True)
+        smtp = delivery.smtp
+        token = unsubscribe_token(secret=delivery.secret_key, lead_id=state.lead_id)
+        unsubscribe_url = f"{delivery.public_url}/v1/unsubscribe/{token}"
+        payload = row.payload or {}
+        carts = list((payload.get("carts") or {}).values())
+        cart = carts[-1] if carts else {}
+        email = render_email(
+            template=payload.get("template", row.playbook),
+            context={
+                "lead": {"first_name": state.first_name, "email": state.email},
+                "cart": cart,
+                "carts": carts,
+                "webinar": payload.get("webinar") or {},
+                "unsubscribe_url": unsubscribe_url,
+            },
+        )
+        to, key = state.email or "", row.idempotency_key
+        return lambda: send_email(
+            config=smtp, to=to, email=email, message_id=key, unsubscribe_url=unsubscribe_url
+        )
+    if row.kind == "webhook":
+        if not delivery.webhook_secret:
+            raise DeliveryError("LEADFLOW_WEBHOOK_SECRET is not set", permanent=True)
+        secret, url = delivery.webhook_secret, (row.payload or {}).get("url")
+        lead = scoring_repo.get_lead(session, lead_id=state.lead_id)
+        body = {
+            "type": (row.payload or {}).get("event", row.playbook),
+            "lead_id": state.lead_id,
+            "email": state.email,
+            "qualification": state.qualification,
+            "funnel_stage": state.funnel_stage,
+            "score": lead.score if lead else None,
+            "owner": {"team": state.owner_team, "member": state.owner_member},
+        }
+        timestamp = int(time.time())
+
+        def post() -> None:
+            send_webhook(
+                client=delivery.http,
+                url=url,
+                secret=secret,
+                msg_id=row.idempotency_key,
+                payload=body,
+                timestamp=timestamp,
+            )
+
+        return post
+    return lambda: None  # a task is recorded, not sent
+
+
+def _deliver_one(
+    *,
+    sessions: sessionmaker[Session],
+    action_id: str,
+    settings: Settings,
+    config: RoutingConfig,
+    delivery: Delivery,
+    now: Callable[[], datetime],
+) -> None:
+    with transaction(sessions) as session:
+        row = repo.get_action(session, action_id=action_id)
+        if row is None or row.status != "claimed":
+            return
+        if row.kind == "sla":
+            _check_sla(session, row=row, config=config, now=now())
+            return
+        state = _lead_state(session, lead_id=row.lead_id)
+        if state is None:
+            repo.update_action(
+                session,
+                action_id=action_id,
+                values={
+                    "status": "cancelled",
+                    "cancel_reason": "the lead no longer exists",
+                    "updated_at": now(),
+                },
+            )
+            return
+        verdict = pb.check_due(
+            action=_as_action(row),
+            lead=state,
+            orders=_touches(session, lead_id=row.lead_id, types={pb.ORDER_TYPE}),
+            activations=_touches(session, lead_id=row.lead_id, types={"trial_activated"}),
+            last_marketing_sent_at=as_utc(
+                repo.last_marketing_sent_at(session, lead_id=row.lead_id)
+            ),
+            config=config.playbooks,
+            marketing=row.marketing,
+            now=now(),
+        )
+        if verdict.decision == "cancel":
+            repo.update_action(
+                session,
+                action_id=action_id,
+                values={
+                    "status": "cancelled",
+                    "cancel_reason": verdict.reason[:200],
+                    "updated_at": now(),
+                },
+            )
+            return
+        if verdict.decision == "defer":
+            repo.update_action(
+                session,
+                action_id=action_id,
+                values={
+                    "status": "scheduled",
+                    "due_at": verdict.until,
+                    "deferrals": row.deferrals + 1,
+                    "claimed_by": None,
+                    "claimed_at": None,
+                    "updated_at": now(),
+                },
+            )
+            return
+        try:
+            send = _prepare(session, row=row, state=state, delivery=delivery)
+        except DeliveryError as exc:
+            send_error: DeliveryError | None = exc
+        else:
+            send_error = None
+    if send_error is None:
+        try:
+            send()
+        except DeliveryError as exc:
+            send_error = exc
+    with transaction(sessions) as session:
+        if send_error is not None:
+            _record_failure(session, row=row, error=send_error, settings=settings, now=now())
+            return
+        done = "open" if row.kind == "task" else "sent"
+        repo.update_action(
+            session,
+            action_id=action_id,
+            values={
+                "status": done,
+                "sent_at": now(),
+                "attempts": row.attempts + 1,
+                "last_error": None,
+                "updated_at": now(),
+            },
+        )
+        reminder = config.playbooks.abandoned_cart.second_reminder_after_s
+        if row.playbook == pb.ABANDONED_CART and reminder:
+            _store_action(
+                session,
+                lead_id=row.lead_id,
+                action=pb.NewAction(
+                    kind="email",
+                    playbook=pb.CART_REMINDER,
+                    idempotency_key=f"{pb.CART_REMINDER}:{row.idempotency_key}",
+                    due_at=now() + timedelta(seconds=reminder),
+                    payload={**(row.payload or {}), "template": pb.CART_REMINDER},
+                    marketing=True,
+                ),
+                team=row.team,
+                member=row.member,
+                now=now(),
+            )
+
+
+def _record_failure(
+    session: Session, *, row: Row, error: DeliveryError, settings: Settings, now: datetime
+) -> None:
+    attempts = row.attempts + 1
+    if error.permanent or attempts >= settings.actions_max_attempts:
+        values: dict[str, Any] = {"status": "failed"}
+        log.warning("action %s (%s) failed for good: %s", row.id, row.playbook, error)
+    else:
+        retry = _backoff(attempts, base_s=settings.actions_retry_base_s)
+        values = {
+            "status": "scheduled",
+            "due_at": now + timedelta(seconds=retry),
+            "claimed_by": None,
+            "claimed_at": None,
+        }
+    repo.update_action(
+        session,
+        action_id=row.id,
+        values={**values, "attempts": attempts, "last_error": str(error)[:1000], "updated_at": now},
+    )
+
+
+def _check_sla(session: Session, *, row: Row, config: RoutingConfig, now: datetime) -> None:
+    """At the SLA deadline: a lead not contacted yet is a breach, escalated as configured."""
+    assignment = repo.get_assignment(session, assignment_id=int(row.payload["assignment_id"]))
+    done = {"status": "sent", "sent_at": now, "updated_at": now}
+    if assignment is None or not assignment.current or assignment.contacted_at is not None:
+        repo.update_action(session, action_id=row.id, values={**done, "cancel_reason": "met"})
+        return
+    repo.update_assignment(session, assignment_id=assignment.id, values={"sla_breached_at": now})
+    team = config.team(assignment.team)
+    log.warning("SLA breached: lead %s in team %s", assignment.lead_id, assignment.team)
+    if team.escalation == "reassign" and team.members:
+        assign(
+            session,
+            lead_id=assignment.lead_id,
+            decision=RoutingDecision(team=assignment.team, rule=f"sla_breach:{assignment.rule}"),
+            config=config,
+            qualification=assignment.qualification,
+            funnel_stage=assignment.funnel_stage,
+            cause_event_id=row.idempotency_key,
+            now=now,
+            exclude=[assignment.member] if assignment.member else [],
+        )
+    else:
+        _store_action(
+            session,
+            lead_id=assignment.lead_id,
+            action=pb.NewAction(
+                kind="task",
+                playbook="sla_breach",
+                idempotency_key=f"sla_breach:{assignment.id}",
+                due_at=now,
+                payload={
+                    "title": f"SLA breached: not contacted within {row.payload['sla_s']:.0f} s"
+                },
+            ),
+            team=assignment.team,
+            member=assignment.member,
+            now=now,
+        )
+    repo.update_action(session, action_id=row.id, values={**done, "cancel_reason": "breached"})
+
+
+# --- feedback, teams, actions ----------------------------------------------------------------
+
+
+def record_feedback(
+    session: Session,
+    *,
+    lead_id: str,
+    kind: str,
+    reason: str | None,
+    by: str,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """Store a sales tool's feedback and queue it as a touch for scoring; False if no lead."""
+    lead = scoring_repo.get_lead(session, lead_id=lead_id)
+    if lead is None:
+        return False
+    repo.add_feedback(session, lead_id=lead_id, kind=kind, reason=reason, by=by, at=now)
+    current = repo.current_assignment(session, lead_id=lead_id)
+    if kind in ("contacted", "accepted") and current is not None and current.contacted_at is None:
+        repo.update_assignment(session, assignment_id=current.id, values={"contacted_at": now})
+    identities = scoring_repo.identities_of(session, lead_ids=[lead_id])[lead_id]
+    ids = {i.kind: i.value for i in identities}
+    who = LeadIn(
+        email=lead.email,
+        anonymous_id=None if lead.email else ids.get("anonymous_id"),
+        user_id=None if lead.email else ids.get("user_id"),
+    )
+    envelope = TouchEnvelope(
+        event_id=f"feedback:{uuid.uuid4()}",
+        type=FEEDBACK_TOUCHES[kind],
+        occurred_at=now,
+        received_at=now,
+        source="crm",
+        lead_key=f"email:{lead.email}" if lead.email else f"lead:{lead_id}",
+        lead=who,
+        properties={"feedback": kind, "reason": reason, "by": by},
+    )
+    # Through the outbox, so the feedback and its touch are stored or lost together.
+    outbox.enqueue(
+        session,
+        topic=settings.topic_touch_events,
+        key=envelope.lead_key.encode(),
+        value=envelope.to_bytes(),
+        headers=[("event_id", envelope.event_id.encode())],
+    )
+    return True
+
+
+def unsubscribe(session: Session, *, lead_id: str, now: datetime) -> bool:
+    """Stop marketing email to a lead; False if there is no such lead."""
+    if scoring_repo.get_lead(session, lead_id=lead_id) is None:
+        return False
+    repo.suppress(session, lead_id=lead_id, reason="unsubscribe link", at=now)
+    return True
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value else None
+
+
+def list_teams(session: Session, *, config: RoutingConfig, now: datetime) -> list[dict[str, Any]]:
+    """Every configured team with its members (capacity, load, availability), SLAs, rules,
+    open leads and SLA breaches."""
     counts = repo.open_lead_counts(session)
-    teams: dict[str, list[str]] = {}
-    for rule in DEFAULT_RULES:
-        teams.setdefault(rule.team, []).append(rule.name)
-    teams.setdefault(DEFAULT_TEAM.team, []).append(DEFAULT_TEAM.rule)
+    breaches = repo.sla_breach_counts(session)
+    availability = repo.availability(session)
+    result = []
+    for name, team in config.teams.items():
+        load = repo.member_open_counts(session, team=name)
+        away = repo.away_members(session, team=name, now=now)
+        result.append(
+            {
+                "team": name,
+                "rules": [r.name for r in config.rules if r.team == name]
+                + (["default"] if name == config.default_team else []),
+                "open_leads": counts.get(name, 0),
+                "sla_breaches": breaches.get(name, 0),
+                "sla": {k: v for k, v in team.sla.items()},
+                "escalation": team.escalation,
+                "webhook_url": team.webhook_url,
+                "members": [
+                    {
+                        "id": m.id,
+                        "name": m.name,
+                        "capacity": m.capacity,
+                        "open_leads": load.get(m.id, 0),
+                        "away": m.id in away,
+                        "away_until": _iso(
+                            availability[(name, m.id)].away_until
+                            if (name, m.id) in availability and m.id in away
+                            else None
+                        ),
+                    }
+                    for m in team.members
+                ],
+            }
+        )
+    return result
+
+
+def team_queue(session: Session, *, team: str, limit: int) -> list[dict[str, Any]]:
+    """The team's current leads, the soonest SLA first."""
+    rows = repo.team_queue(session, team=team, limit=limit)
+    leads = {r.lead_id: scoring_repo.get_lead(session, lead_id=r.lead_id) for r in rows}
     return [
-        {"team": team, "rules": rules, "open_leads": counts.get(team, 0)}
-        for team, rules in teams.items()
+        {
+            "lead_id": r.lead_id,
+            "email": leads[r.lead_id].email if leads.get(r.lead_id) else None,
+            "qualification": r.qualification,
+            "funnel_stage": r.funnel_stage,
+            "member": r.member,
+            "assigned_at": _iso(r.assigned_at),
+            "sla_due_at": _iso(r.sla_due_at),
+            "contacted_at": _iso(r.contacted_at),
+            "sla_breached": r.sla_breached_at is not None,
+        }
+        for r in rows
     ]
+
+
+def set_availability(
+    session: Session,
+    *,
+    config: RoutingConfig,
+    team: str,
+    member: str,
+    away: bool,
+    until: datetime | None,
+    now: datetime,
+) -> bool:
+    """Mark a configured member away or back; False if there is no such member."""
+    if team not in config.teams or member not in {m.id for m in config.teams[team].members}:
+        return False
+    repo.set_availability(session, team=team, member=member, away=away, until=until, at=now)
+    return True
+
+
+def action_view(row: Row) -> dict[str, Any]:
+    """An action as the API shows it."""
+    return {
+        "id": row.id,
+        "lead_id": row.lead_id,
+        "kind": row.kind,
+        "playbook": row.playbook,
+        "status": row.status,
+        "due_at": _iso(row.due_at),
+        "attempts": row.attempts,
+        "deferrals": row.deferrals,
+        "team": row.team,
+        "member": row.member,
+        "payload": row.payload,
+        "last_error": row.last_error,
+        "cancel_reason": row.cancel_reason,
+        "sent_at": _iso(row.sent_at),
+        "created_at": _iso(row.created_at),
+    }
+
+
+def cancel_action(session: Session, *, action_id: str, now: datetime) -> dict[str, Any] | None:
+    """Cancel a scheduled action (or close an open task); None if there is no such action.
+    Raises ValueError if it already went out."""
+    row = repo.get_action(session, action_id=action_id)
+    if row is None:
+        return None
+    if row.status not in ("scheduled", "open"):
+        raise ValueError(f"the action is {row.status} and can no longer be cancelled")
+    repo.update_action(
+        session,
+        action_id=action_id,
+        values={
+            "status": "cancelled",
+            "cancel_reason": "cancelled through the API",
+            "updated_at": now,
+        },
+    )
+    updated = repo.get_action(session, action_id=action_id)
+    assert updated is not None
+    return action_view(updated)

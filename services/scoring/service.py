@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.routing import repository as routing_repository
+from services.routing.domain.config import RoutingConfig
 from services.routing.domain.rules import LeadFacts, route
 from services.scoring import repository as repo
 from services.scoring.domain import accounts as committee
@@ -426,6 +427,12 @@ def handle_touch(
         cause_event_id=envelope.event_id,
         cause_at=envelope.occurred_at,
         change_id=lead_change_id(envelope.event_id),
+        touch={
+            "event_id": envelope.event_id,
+            "type": envelope.type,
+            "occurred_at": envelope.occurred_at.isoformat(),
+            "properties": envelope.properties,
+        },
         extra_changes={
             **({"created": True} if resolved.created else {}),
             **({"merged_from": resolved.merged_from} if resolved.merged_from else {}),
@@ -449,6 +456,7 @@ def _rescore(
     model: ScoringModel,
     now: datetime,
     only_if_moved: bool = False,
+    touch: dict[str, Any] | None = None,
 ) -> LeadChange | None:
     """Re-assess a lead from its whole history, store the result, queue the lead change.
 
@@ -508,6 +516,7 @@ def _rescore(
         occurred_at=cause_at,
         changes=changes,
         lead=lead_view(session, row=after, with_owner=False),
+        touch=touch,
     )
     outbox.enqueue(
         session,
@@ -714,6 +723,7 @@ def backtest(
     session: Session,
     *,
     model: ScoringModel,
+    routing: RoutingConfig,
     since: datetime | None,
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
@@ -736,8 +746,15 @@ def backtest(
         owner = owners.get(lead_id)
         candidate_team = route(
             LeadFacts(
-                qualification=result.qualification.value, funnel_stage=funnel, score=result.score
-            )
+                qualification=result.qualification.value,
+                funnel_stage=funnel,
+                score=result.score,
+                segment="b2b" if row.account_domain else "b2c",
+                country=row.country,
+                industry=row.industry,
+                employees=row.employees,
+            ),
+            routing,
         ).team
         report.add(
             LeadOutcome(

@@ -81,11 +81,12 @@ async def test_posted_event_becomes_a_scored_lead_with_an_owner(client: httpx.As
     assert [e["event_id"] for e in declared] == [accepted["ids"][0]]
     assert lead["bant"]["authority"]["met"] is True
     assert lead["qualification"] == "sql"
-    assert lead["owner"] == {"team": "sales", "member": None}
+    assert lead["owner"]["team"] == "sales"
+    assert lead["owner"]["member"] == "ana@seller.example"  # round-robin starts at the first
 
     single = await client.get(f"/v1/leads/{lead['id']}")
     assert single.status_code == 200
-    assert single.json()["owner"] == {"team": "sales", "member": None}
+    assert single.json()["owner"] == lead["owner"]
 
 
 async def test_lead_moves_to_the_team_of_its_new_qualification(client: httpx.AsyncClient):
