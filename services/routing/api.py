@@ -130,7 +130,10 @@ def list_actions(
     _principal: LeadsReader,
     lead_id: Annotated[str | None, Query(max_length=36)] = None,
     status: Annotated[
-        Literal["scheduled", "claimed", "sent", "open", "failed", "cancelled", "uncertain"] | None,
+        Literal[
+            "scheduled", "claimed", "sending", "sent", "open", "failed", "cancelled", "uncertain"
+        ]
+        | None,
         Query(),
     ] = None,
     kind: Annotated[Literal["email", "webhook", "task", "sla"] | None, Query()] = None,

@@ -397,10 +397,12 @@ def claim_due(session: Session, *, now: datetime, worker: str, limit: int) -> li
 
 
 def stale_claims(session: Session, *, before: datetime) -> list[Row]:
-    """Actions claimed before `before` and never recorded (their worker died)."""
+    """Actions claimed (or being sent) before `before` and never recorded: their worker died."""
     return list(
         session.execute(
-            select(actions).where(actions.c.status == "claimed", actions.c.claimed_at < before)
+            select(actions).where(
+                actions.c.status.in_(["claimed", "sending"]), actions.c.claimed_at < before
+            )
         )
     )
 

@@ -342,14 +342,15 @@ def _backoff(attempts: int, *, base_s: float) -> float:
 
 
 def recover_stale_claims(session: Session, *, settings: Settings, now: datetime) -> int:
-    """Settle actions whose worker died between claiming and recording. An email is marked
-    `uncertain` and never resent (SMTP has no idempotency key); anything else is scheduled
-    again: webhooks go out with the same webhook-id, which receivers deduplicate."""
+    """Settle actions whose worker died. One claimed but not yet being sent goes back to the
+    schedule. One that was being sent: an email is marked `uncertain` and never resent (SMTP
+    has no idempotency key, so it may or may not have gone out); a webhook is scheduled again
+    and goes out with the same webhook-id, which receivers deduplicate."""
     stale = repo.stale_claims(
         session, before=now - timedelta(seconds=settings.actions_claim_timeout_s)
     )
     for row in stale:
-        if row.kind == "email":
+        if row.status == "sending" and row.kind == "email":
             values = {
                 "status": "uncertain",
                 "last_error": "the worker stopped after claiming this email and before "
@@ -465,6 +466,8 @@ def _deliver_one(
         row = repo.get_action(session, action_id=action_id)
         if row is None or row.status != "claimed":
             return
+        if row.claimed_by is None:
+            return
         if row.kind == "sla":
             _check_sla(session, row=row, config=config, now=now())
             return
@@ -523,6 +526,10 @@ def _deliver_one(
             send_error: DeliveryError | None = exc
         else:
             send_error = None
+            # Committed before the send: after a crash this row says "may have gone out".
+            repo.update_action(
+                session, action_id=action_id, values={"status": "sending", "updated_at": now()}
+            )
     if send_error is None:
         try:
             send()
