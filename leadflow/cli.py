@@ -91,6 +91,14 @@ def _announce_auth(runtime: object, *, dev_key: bool) -> None:
     from shared.auth import any_key_exists, create_key
 
     settings: Settings = runtime.settings  # type: ignore[attr-defined]
+    if (
+        settings.secret_key.get_secret_value()
+        == Settings.model_fields["secret_key"].default.get_secret_value()
+    ):
+        log.warning(
+            "LEADFLOW_SECRET_KEY is the built-in development value: unsubscribe links can be "
+            "forged; set your own secret outside local play"
+        )
     if settings.auth == "off":
         log.warning(
             "LEADFLOW_AUTH=off: every endpoint and webhook source is open to anyone who can "
