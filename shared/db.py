@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TypeDecorator,
     create_engine,
     event,
     insert,
@@ -37,9 +39,24 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-# Timestamps are stored timezone-aware; SQLite keeps them as text and gives back naive values,
-# which `as_utc` repairs on the way out.
-TZDateTime = DateTime(timezone=True)
+
+class TZDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back timezone-aware in UTC, on every database.
+
+    SQLite keeps timestamps as text without an offset: a `+09:00` time stored as is would read
+    back as 09:00 UTC. Converting to UTC on the way in (a naive value is taken as UTC) makes
+    stored values and comparisons right on both databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return as_utc(value)
+
 
 # BigInteger primary keys autoincrement on PostgreSQL but not on SQLite; this variant does both.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
