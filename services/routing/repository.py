@@ -46,6 +46,7 @@ assignments = Table(
     Column("sla_breached_at", TZDateTime),
     Index("ix_assignments_lead_id_current", "lead_id", "current"),
     Index("ix_assignments_team_current", "team", "current"),
+    Index("ix_assignments_member_current", "member", "current"),
 )
 
 
@@ -414,3 +415,14 @@ def last_marketing_sent_at(session: Session, *, lead_id: str) -> datetime | None
             actions.c.lead_id == lead_id, actions.c.marketing, actions.c.status == "sent"
         )
     ).scalar_one_or_none()
+
+
+def feedback_of(session: Session, *, lead_id: str) -> list[Row]:
+    """What sales tools reported about a lead, oldest first."""
+    return list(
+        session.execute(
+            select(lead_feedback)
+            .where(lead_feedback.c.lead_id == lead_id)
+            .order_by(lead_feedback.c.at, lead_feedback.c.id)
+        )
+    )

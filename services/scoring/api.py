@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
+from services.scoring import repository as repo
 from services.scoring import service
 from services.scoring.domain.accounts import CommitteeFunction, Involvement
 from shared.auth import LeadsReader, LeadsWriter
+from shared.db import as_utc
+from shared.domain import FunnelStage, JourneyStage, Qualification
 from shared.events import normalize_email, utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
 
@@ -41,31 +50,233 @@ def decode_cursor(cursor: str) -> str:
     return decoded
 
 
-@router.get("/v1/leads", summary="List leads, optionally by email")
+SortParam = Literal["id", "score", "-score", "updated_at", "-updated_at"]
+
+
+class LeadQuery(BaseModel):
+    """The filters of the lead list and export."""
+
+    email: str | None = None
+    qualification: Qualification | None = None
+    funnel_stage: FunnelStage | None = None
+    journey_stage: JourneyStage | None = None
+    team: str | None = None
+    owner: str | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    account: str | None = None
+    updated_since: datetime | None = None
+    q: str | None = None
+
+    def to_filter(self) -> repo.LeadFilter:
+        """The repository's filter."""
+        return repo.LeadFilter(
+            email=normalize_email(self.email) if self.email else None,
+            qualification=self.qualification.value if self.qualification else None,
+            funnel_stage=self.funnel_stage.value if self.funnel_stage else None,
+            journey_stage=self.journey_stage.value if self.journey_stage else None,
+            team=self.team,
+            owner=normalize_email(self.owner) if self.owner else None,
+            min_score=self.min_score,
+            max_score=self.max_score,
+            account=self.account.strip().lower() if self.account else None,
+            updated_since=as_utc(self.updated_since),
+            q=self.q.strip() if self.q and self.q.strip() else None,
+        )
+
+
+def lead_query(
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    qualification: Annotated[Qualification | None, Query()] = None,
+    funnel_stage: Annotated[FunnelStage | None, Query()] = None,
+    journey_stage: Annotated[JourneyStage | None, Query()] = None,
+    team: Annotated[str | None, Query(max_length=100)] = None,
+    owner: Annotated[str | None, Query(max_length=320)] = None,
+    min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    account: Annotated[str | None, Query(max_length=255)] = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="text in name, email, company")
+    ] = None,
+) -> LeadQuery:
+    """The lead filters from the query string."""
+    if min_score is not None and max_score is not None and min_score > max_score:
+        raise ApiError(
+            422,
+            "validation_error",
+            "min_score: must not be above max_score",
+            details=[{"field": "min_score", "error": "must not be above max_score"}],
+        )
+    return LeadQuery(
+        email=email,
+        qualification=qualification,
+        funnel_stage=funnel_stage,
+        journey_stage=journey_stage,
+        team=team,
+        owner=owner,
+        min_score=min_score,
+        max_score=max_score,
+        account=account,
+        updated_since=updated_since,
+        q=q,
+    )
+
+
+LeadQueryDep = Annotated[LeadQuery, Depends(lead_query)]
+
+
+def _encode_page(sort: str, position: tuple[Any, str]) -> str:
+    raw = orjson.dumps([sort, position[0], position[1]])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_page(cursor: str, sort: str) -> tuple[Any, str]:
+    bad = ApiError(
+        400,
+        "bad_cursor",
+        "cursor: not a cursor this API issued for this sort",
+        details=[{"field": "cursor", "error": "not a cursor this API issued for this sort"}],
+    )
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        issued_for, value, last_id = orjson.loads(raw)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise bad from None
+    if issued_for != sort or not isinstance(last_id, str):
+        raise bad
+    if sort.lstrip("-") == "updated_at":
+        try:
+            value = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise bad from None
+    return value, last_id
+
+
+@router.get("/v1/leads", summary="List and filter leads")
 def list_leads(
     session: SessionDep,
     _principal: LeadsReader,
-    email: Annotated[str | None, Query(max_length=320)] = None,
+    filters: LeadQueryDep,
+    sort: Annotated[
+        SortParam, Query(description="id (default), score or updated_at; - = desc")
+    ] = "id",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    """A page of leads, `{"items": [...], "next_cursor": ...}`."""
-    items, last_id = service.list_leads(
+    """A page of leads, `{"items": [...], "next_cursor": ...}`, in keyset order."""
+    items, last = service.list_leads(
         session,
-        email=normalize_email(email) if email else None,
-        after_id=decode_cursor(cursor) if cursor else None,
+        filters=filters.to_filter(),
+        sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
+        after=_decode_page(cursor, sort) if cursor else None,
         limit=limit,
     )
-    return {"items": items, "next_cursor": encode_cursor(last_id) if last_id else None}
+    return {"items": items, "next_cursor": _encode_page(sort, last) if last else None}
+
+
+@router.get("/v1/leads/lookup", summary="The lead with an email address")
+def lookup_lead(
+    session: SessionDep,
+    _principal: LeadsReader,
+    email: Annotated[str, Query(min_length=3, max_length=320)],
+) -> dict[str, Any]:
+    """The lead that owns this email (normalised); 404 if none does."""
+    items, _ = service.list_leads(
+        session, filters=repo.LeadFilter(email=normalize_email(email)), after=None, limit=1
+    )
+    if not items:
+        raise ApiError(404, "not_found", f"no lead with email {normalize_email(email)!r}")
+    return items[0]
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "phone",
+    "company_name",
+    "company_domain",
+    "account_domain",
+    "score",
+    "qualification",
+    "funnel_stage",
+    "journey_stage",
+    "owner_team",
+    "owner_member",
+    "model_version",
+    "created_at",
+    "updated_at",
+)
+
+
+@router.get("/v1/leads/export", summary="Every matching lead as CSV or NDJSON, streamed")
+def export_leads(
+    session: SessionDep,
+    _principal: LeadsReader,
+    filters: LeadQueryDep,
+    format: Annotated[Literal["csv", "ndjson"], Query()] = "ndjson",
+) -> StreamingResponse:
+    """Streams the leads in id order, a thousand at a time, for CRM import."""
+    lead_filter = filters.to_filter()
+
+    def rows() -> Iterator[bytes]:
+        if format == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(EXPORT_COLUMNS)
+        for batch in repo.iter_leads(session, filters=lead_filter):
+            views = service.lead_views(session, rows=batch)
+            if format == "ndjson":
+                yield b"".join(orjson.dumps(v) + b"\n" for v in views)
+                continue
+            for v in views:
+                owner = v["owner"] or {}
+                company = v["company"] or {}
+                account = v["account"] or {}
+                flat = {
+                    **v,
+                    "company_name": company.get("name"),
+                    "company_domain": company.get("domain"),
+                    "account_domain": account.get("domain"),
+                    "owner_team": owner.get("team"),
+                    "owner_member": owner.get("member"),
+                }
+                writer.writerow([flat.get(c) for c in EXPORT_COLUMNS])
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+        if format == "csv" and buffer.getvalue():
+            yield buffer.getvalue().encode()
+
+    media = "text/csv" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(
+        rows(),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="leads.{format}"'},
+    )
 
 
 @router.get("/v1/leads/{lead_id}", summary="One lead with BANT, stages and owner")
-def get_lead(lead_id: str, session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
-    """The lead as sales tools see it; 404 if there is no such lead."""
+def get_lead(
+    lead_id: str,
+    session: SessionDep,
+    _principal: LeadsReader,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The lead as sales tools see it, with an ETag (304 when it has not changed); 404 if none."""
     lead = service.get_lead(session, lead_id=lead_id)
     if lead is None:
         raise ApiError(404, "not_found", f"lead {lead_id!r} not found")
-    return lead
+    body = orjson.dumps(lead)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    tags = {t.strip().removeprefix("W/") for t in (if_none_match or "").split(",")}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
 @router.get("/v1/leads/{lead_id}/explain", summary="Why the lead has its score and stages")
@@ -131,6 +342,47 @@ class MemberOverride(BaseModel):
 
     involvement: Involvement | None = None
     function: CommitteeFunction | None = None
+
+
+@accounts_router.get("/v1/accounts", summary="Accounts, a page at a time")
+def list_accounts(
+    session: SessionDep,
+    _principal: LeadsReader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Accounts in domain order with their committee, BANT and stages."""
+    after = decode_cursor(cursor) if cursor else None
+    rows = repo.list_accounts(session, after=after, limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    items = [service.account_view(session, domain=r.domain) for r in page]
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(page[-1].domain) if more and page else None,
+    }
+
+
+@router.get("/v1/funnel", summary="Funnel and journey analytics")
+def funnel(
+    session: SessionDep,
+    _principal: LeadsReader,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: Annotated[datetime | None, Query()] = None,
+    team: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """For leads created in [from, to) (default: the last 90 days): leads per funnel and
+    journey stage, conversion from each funnel step to the next, median time in stage, per
+    owning team, and the journey x funnel matrix."""
+    until = as_utc(to) or utcnow()
+    since = as_utc(from_) or until - timedelta(days=90)
+    if since >= until:
+        raise ApiError(
+            422,
+            "validation_error",
+            "from: must be before to",
+            details=[{"field": "from", "error": "must be before to"}],
+        )
+    return service.funnel_report(session, since=since, until=until, team=team)
 
 
 @accounts_router.get("/v1/accounts/{domain}", summary="An account and its buying committee")

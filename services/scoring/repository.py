@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     delete,
     insert,
     or_,
@@ -53,6 +55,11 @@ leads = Table(
     Column("updated_at", TZDateTime, nullable=False, index=True),
     Column("account_domain", String(255), index=True),
     Column("qualification_reason", String(500)),
+    Index("ix_leads_score_id", "score", "id"),
+    Index("ix_leads_updated_at_id", "updated_at", "id"),
+    Index("ix_leads_created_at", "created_at"),
+    Index("ix_leads_journey_stage", "journey_stage"),
+    Index("ix_leads_qualification_id", "qualification", "id"),
 )
 
 accounts = Table(
@@ -119,6 +126,7 @@ stage_history = Table(
     Column("rule", String(100)),
     Column("seconds_in_previous", Float),
     Index("ix_stage_history_lead_id_at", "lead_id", "at"),
+    Index("ix_stage_history_lead_id_track", "lead_id", "track"),
 )
 
 lead_merges = Table(
@@ -258,22 +266,121 @@ def add_transition(session: Session, *, values: dict[str, Any]) -> None:
     session.execute(insert(stage_history).values(**values))
 
 
-def list_leads(
-    session: Session, *, email: str | None, after_id: str | None, limit: int
-) -> list[Row]:
-    """A page of leads ordered by id, optionally those with one email."""
-    query = select(leads).order_by(leads.c.id).limit(limit)
-    if email is not None:
+@dataclass(frozen=True)
+class LeadFilter:
+    """What a lead list may be narrowed by (every field optional; all given ones must hold)."""
+
+    email: str | None = None
+    qualification: str | None = None
+    funnel_stage: str | None = None
+    journey_stage: str | None = None
+    team: str | None = None
+    owner: str | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    account: str | None = None
+    updated_since: datetime | None = None
+    q: str | None = None
+
+
+SORT_COLUMNS = {"id": leads.c.id, "score": leads.c.score, "updated_at": leads.c.updated_at}
+
+
+def _where(query: Any, f: LeadFilter) -> Any:
+    from services.routing.repository import assignments
+
+    if f.email is not None:
         query = query.where(
             leads.c.id.in_(
                 select(lead_identities.c.lead_id).where(
-                    lead_identities.c.kind == "email", lead_identities.c.value == email
+                    lead_identities.c.kind == "email", lead_identities.c.value == f.email
                 )
             )
         )
-    if after_id is not None:
-        query = query.where(leads.c.id > after_id)
-    return session.execute(query).all()
+    for column, value in (
+        (leads.c.qualification, f.qualification),
+        (leads.c.funnel_stage, f.funnel_stage),
+        (leads.c.journey_stage, f.journey_stage),
+        (leads.c.account_domain, f.account),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if f.min_score is not None:
+        query = query.where(leads.c.score >= f.min_score)
+    if f.max_score is not None:
+        query = query.where(leads.c.score <= f.max_score)
+    if f.updated_since is not None:
+        query = query.where(leads.c.updated_at >= f.updated_since)
+    if f.team is not None or f.owner is not None:
+        owned = select(assignments.c.lead_id).where(assignments.c.current)
+        if f.team is not None:
+            owned = owned.where(assignments.c.team == f.team)
+        if f.owner is not None:
+            owned = owned.where(assignments.c.member == f.owner)
+        query = query.where(leads.c.id.in_(owned))
+    if f.q:
+        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        leads.c.email,
+                        leads.c.first_name,
+                        leads.c.last_name,
+                        leads.c.company_name,
+                    )
+                )
+            )
+        )
+    return query
+
+
+def list_leads(
+    session: Session,
+    *,
+    filters: LeadFilter,
+    sort: str = "id",
+    descending: bool = False,
+    after: tuple[Any, str] | None = None,
+    limit: int,
+) -> list[Row]:
+    """A page of leads matching the filters, in keyset order (sort key, then id), after the
+    position `after` = (sort key value, id)."""
+    key = SORT_COLUMNS[sort]
+    query = _where(select(leads), filters)
+    if after is not None:
+        value, last_id = after
+        if sort == "id":
+            query = query.where(leads.c.id < last_id if descending else leads.c.id > last_id)
+        elif descending:
+            query = query.where(or_(key < value, and_(key == value, leads.c.id < last_id)))
+        else:
+            query = query.where(or_(key > value, and_(key == value, leads.c.id > last_id)))
+    if sort == "id":
+        order = [leads.c.id.desc() if descending else leads.c.id]
+    else:
+        order = [key.desc(), leads.c.id.desc()] if descending else [key, leads.c.id]
+    return list(session.execute(query.order_by(*order).limit(limit)))
+
+
+def iter_leads(session: Session, *, filters: LeadFilter, batch: int = 1000) -> Iterator[list[Row]]:
+    """Every matching lead in id order, a batch at a time (for exports)."""
+    after: tuple[Any, str] | None = None
+    while True:
+        rows = list_leads(session, filters=filters, after=after, limit=batch)
+        if not rows:
+            return
+        yield rows
+        after = (rows[-1].id, rows[-1].id)
+
+
+def list_accounts(session: Session, *, after: str | None, limit: int) -> list[Row]:
+    """A page of accounts in domain order."""
+    query = select(accounts).order_by(accounts.c.domain).limit(limit)
+    if after is not None:
+        query = query.where(accounts.c.domain > after)
+    return list(session.execute(query))
 
 
 def replace_stage_history(
@@ -406,3 +513,27 @@ def leads_quiet_in_stages(
         .limit(limit)
     )
     return list(session.execute(query).scalars())
+
+
+def leads_created_between(session: Session, *, since: datetime, until: datetime) -> list[Row]:
+    """Leads created in [since, until)."""
+    return list(
+        session.execute(
+            select(leads).where(leads.c.created_at >= since, leads.c.created_at < until)
+        )
+    )
+
+
+def funnel_history_of(session: Session, *, lead_ids: Sequence[str]) -> dict[str, list[Row]]:
+    """The funnel transitions of these leads, by lead, in time order."""
+    found: dict[str, list[Row]] = {i: [] for i in lead_ids}
+    for start in range(0, len(lead_ids), 500):
+        chunk = list(lead_ids[start : start + 500])
+        rows = session.execute(
+            select(stage_history)
+            .where(stage_history.c.lead_id.in_(chunk), stage_history.c.track == "funnel")
+            .order_by(stage_history.c.at, stage_history.c.id)
+        )
+        for row in rows:
+            found[row.lead_id].append(row)
+    return found

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -702,21 +704,112 @@ def get_lead(session: Session, *, lead_id: str) -> dict[str, Any] | None:
 
 
 def list_leads(
-    session: Session, *, email: str | None, after_id: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of leads and the id to continue after (None on the last page)."""
-    rows = repo.list_leads(session, email=email, after_id=after_id, limit=limit + 1)
+    session: Session,
+    *,
+    filters: repo.LeadFilter,
+    sort: str = "id",
+    descending: bool = False,
+    after: tuple[Any, str] | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], tuple[Any, str] | None]:
+    """A page of leads and the position to continue after (None on the last page)."""
+    rows = repo.list_leads(
+        session, filters=filters, sort=sort, descending=descending, after=after, limit=limit + 1
+    )
     page, more = rows[:limit], len(rows) > limit
-    ids = [r.id for r in page]
+    items = lead_views(session, rows=page)
+    if not (more and page):
+        return items, None
+    last = page[-1]
+    value = getattr(last, sort)
+    return items, (value.isoformat() if isinstance(value, datetime) else value, last.id)
+
+
+def lead_views(session: Session, *, rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The lead representation of many rows with two queries for identities and owners."""
+    ids = [r.id for r in rows]
     identities = repo.identities_of(session, lead_ids=ids)
     owners = routing_repository.current_owners(session, lead_ids=ids)
-    items = [
+    return [
         lead_view(
             session, row=r, owner=owners.get(r.id), identities=identities[r.id], with_owner=False
         )
-        for r in page
+        for r in rows
     ]
-    return items, (page[-1].id if more and page else None)
+
+
+def funnel_report(
+    session: Session, *, since: datetime, until: datetime, team: str | None
+) -> dict[str, Any]:
+    """Leads created in [since, until): how many are at each funnel and journey stage, how many
+    of those that reached each funnel step went on to the next, the median time spent in each
+    step, the same per owning team, and the journey x funnel matrix."""
+    cohort = repo.leads_created_between(session, since=since, until=until)
+    owners = routing_repository.current_owners(session, lead_ids=[r.id for r in cohort])
+    if team is not None:
+        cohort = [r for r in cohort if owners.get(r.id) is not None and owners[r.id].team == team]
+    history = repo.funnel_history_of(session, lead_ids=[r.id for r in cohort])
+    by_team: dict[str, list[Row]] = {}
+    for r in cohort:
+        owner = owners.get(r.id)
+        by_team.setdefault(owner.team if owner else "(unassigned)", []).append(r)
+    return {
+        "from": since.isoformat(),
+        "to": until.isoformat(),
+        "team": team,
+        **funnel_figures(cohort, history),
+        "teams": {
+            name: funnel_figures(rows, {r.id: history.get(r.id, []) for r in rows})
+            for name, rows in sorted(by_team.items())
+        },
+    }
+
+
+def funnel_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[str, Any]:
+    """Stage counts, step conversion, median time in stage and the journey x funnel matrix."""
+    order = [s.value for s in FunnelStage]
+    journeys = [s.value for s in JourneyStage]
+    funnel_counts = {s: 0 for s in order}
+    journey_counts = {s: 0 for s in journeys}
+    matrix = {j: {f: 0 for f in order} for j in journeys}
+    reached = {s: 0 for s in order}
+    spent: dict[str, list[float]] = {s: [] for s in order}
+    for r in rows:
+        if r.funnel_stage in funnel_counts:
+            funnel_counts[r.funnel_stage] += 1
+        if r.journey_stage in journey_counts:
+            journey_counts[r.journey_stage] += 1
+        if r.funnel_stage in funnel_counts and r.journey_stage in journey_counts:
+            matrix[r.journey_stage][r.funnel_stage] += 1
+        moves = history.get(r.id, [])
+        # The furthest step a lead ever reached counts it as having passed every earlier step
+        # (stages can be skipped: a demo request jumps straight to intent).
+        furthest = max((order.index(m.to_stage) for m in moves if m.to_stage in order), default=-1)
+        for i in range(furthest + 1):
+            reached[order[i]] += 1
+        for m in moves:
+            if m.from_stage in spent and m.seconds_in_previous is not None:
+                spent[m.from_stage].append(m.seconds_in_previous)
+    conversion = [
+        {
+            "from": a,
+            "to": b,
+            "reached_from": reached[a],
+            "reached_to": reached[b],
+            "rate": round(reached[b] / reached[a], 4) if reached[a] else None,
+        }
+        for a, b in itertools.pairwise(order)
+    ]
+    return {
+        "leads": len(rows),
+        "funnel": funnel_counts,
+        "journey": journey_counts,
+        "conversion": conversion,
+        "median_seconds_in_stage": {
+            s: statistics.median(v) if v else None for s, v in spent.items()
+        },
+        "journey_by_funnel": matrix,
+    }
 
 
 def backtest(
@@ -839,6 +932,28 @@ def timeline(
                 "rule": h.rule,
                 "seconds_in_previous": h.seconds_in_previous,
             },
+        )
+    for act in routing_repository.actions_of_lead(session, lead_id=lead_id):
+        add(
+            act.created_at,
+            4,
+            act.id,
+            {
+                "kind": "action",
+                "action_id": act.id,
+                "action_kind": act.kind,
+                "playbook": act.playbook,
+                "status": act.status,
+                "due_at": _iso(act.due_at),
+                "sent_at": _iso(act.sent_at),
+            },
+        )
+    for fb in routing_repository.feedback_of(session, lead_id=lead_id):
+        add(
+            fb.at,
+            5,
+            str(fb.id),
+            {"kind": "feedback", "type": fb.kind, "reason": fb.reason, "by": fb.by},
         )
     for a in routing_repository.assignments_of(session, lead_id=lead_id):
         add(
