@@ -9,10 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
 
 from services.routing import service
 from services.routing.domain.webhooks import lead_of_unsubscribe_token
 from shared.auth import LeadsReader, LeadsWriter
+from shared.config import Settings
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
 
@@ -159,14 +161,7 @@ def cancel_action(action_id: str, session: SessionDep, _principal: LeadsWriter) 
     return action
 
 
-@router.api_route(
-    "/v1/unsubscribe/{token}",
-    methods=["GET", "POST"],
-    response_class=HTMLResponse,
-    summary="The unsubscribe link in every marketing email (RFC 8058 one-click with POST)",
-)
-def unsubscribe(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    """Stop marketing email to the lead the signed token names; no key needed."""
+def _unsubscribe(token: str, session: Session, settings: Settings) -> HTMLResponse:
     lead_id = lead_of_unsubscribe_token(secret=settings.secret_key.get_secret_value(), token=token)
     if lead_id is None:
         raise ApiError(404, "not_found", "this unsubscribe link is not valid")
@@ -175,3 +170,23 @@ def unsubscribe(token: str, session: SessionDep, settings: SettingsDep) -> HTMLR
     if not found:
         raise ApiError(404, "not_found", "this unsubscribe link is not valid")
     return HTMLResponse("<p>You are unsubscribed and will get no more marketing email.</p>")
+
+
+@router.get(
+    "/v1/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    summary="The unsubscribe link in every marketing email",
+)
+def unsubscribe_link(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """Stop marketing email to the lead the signed token names; no key needed."""
+    return _unsubscribe(token, session, settings)
+
+
+@router.post(
+    "/v1/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    summary="One-click unsubscribe (RFC 8058), as mail clients POST it",
+)
+def unsubscribe_one_click(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """Stop marketing email to the lead the signed token names; no key needed."""
+    return _unsubscribe(token, session, settings)

@@ -50,6 +50,49 @@ def decode_cursor(cursor: str) -> str:
     return decoded
 
 
+LEAD_EXAMPLE: dict[str, Any] = {
+    "id": "4f1c2a9e-7d1b-4a57-9c3e-1f0d2b6a8e11",
+    "email": "ana@acme.example",
+    "anonymous_ids": ["c-81f2"],
+    "user_ids": [],
+    "first_name": "Ana",
+    "last_name": "Ruiz",
+    "job_title": "VP Operations",
+    "account": {"domain": "acme.example", "name": "Acme", "role": "driver", "function": "user"},
+    "score": 72,
+    "qualification": "sql",
+    "qualification_reason": "sql: 3 of 4 BANT dimensions met (budget, authority, need)",
+    "funnel_stage": "intent",
+    "journey_stage": "requirements_building",
+    "bant": {
+        "budget": {
+            "score": 80,
+            "met": True,
+            "evidence": [
+                {
+                    "event_id": "evt-1",
+                    "type": "form_submit",
+                    "at": "2026-11-20T10:00:00+00:00",
+                    "rule": "declared_budget",
+                    "points": 40,
+                }
+            ],
+        },
+        "authority": {"score": 75, "met": True, "evidence": []},
+        "need": {"score": 60, "met": True, "evidence": []},
+        "timing": {"score": 20, "met": False, "evidence": []},
+    },
+    "model_version": "b2b-saas-2026.11",
+    "owner": {"team": "sales", "member": "ana@seller.example"},
+    "created_at": "2026-11-18T09:00:00+00:00",
+    "updated_at": "2026-11-22T10:15:00+00:00",
+}
+
+
+def _example(example: Any) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {"application/json": {"example": example}}}}
+
+
 SortParam = Literal["id", "score", "-score", "updated_at", "-updated_at"]
 
 
@@ -153,7 +196,11 @@ def _decode_page(cursor: str, sort: str) -> tuple[Any, str]:
     return value, last_id
 
 
-@router.get("/v1/leads", summary="List and filter leads")
+@router.get(
+    "/v1/leads",
+    summary="List and filter leads",
+    responses=_example({"items": [LEAD_EXAMPLE], "next_cursor": "WyJpZCIsImwxIiwibDEiXQ"}),
+)
 def list_leads(
     session: SessionDep,
     _principal: LeadsReader,
@@ -176,7 +223,9 @@ def list_leads(
     return {"items": items, "next_cursor": _encode_page(sort, last) if last else None}
 
 
-@router.get("/v1/leads/lookup", summary="The lead with an email address")
+@router.get(
+    "/v1/leads/lookup", summary="The lead with an email address", responses=_example(LEAD_EXAMPLE)
+)
 def lookup_lead(
     session: SessionDep,
     _principal: LeadsReader,
@@ -260,7 +309,11 @@ def export_leads(
     )
 
 
-@router.get("/v1/leads/{lead_id}", summary="One lead with BANT, stages and owner")
+@router.get(
+    "/v1/leads/{lead_id}",
+    summary="One lead with BANT, stages and owner",
+    responses=_example(LEAD_EXAMPLE),
+)
 def get_lead(
     lead_id: str,
     session: SessionDep,
@@ -362,7 +415,39 @@ def list_accounts(
     }
 
 
-@router.get("/v1/funnel", summary="Funnel and journey analytics")
+@router.get(
+    "/v1/funnel",
+    summary="Funnel and journey analytics",
+    responses=_example(
+        {
+            "from": "2026-08-25T00:00:00+00:00",
+            "to": "2026-11-23T00:00:00+00:00",
+            "team": None,
+            "leads": 5,
+            "funnel": {
+                "awareness": 1,
+                "interest": 1,
+                "consideration": 1,
+                "intent": 1,
+                "evaluation": 0,
+                "purchase": 1,
+            },
+            "journey": {"problem_identification": 2, "solution_exploration": 1},
+            "conversion": [
+                {
+                    "from": "awareness",
+                    "to": "interest",
+                    "reached_from": 5,
+                    "reached_to": 4,
+                    "rate": 0.8,
+                }
+            ],
+            "median_seconds_in_stage": {"awareness": 200.0},
+            "journey_by_funnel": {"problem_identification": {"awareness": 1, "interest": 1}},
+            "teams": {},
+        }
+    ),
+)
 def funnel(
     session: SessionDep,
     _principal: LeadsReader,

@@ -375,3 +375,16 @@ async def test_sales_endpoints_need_the_leads_read_scope(client, seeded, runtime
         "/v1/leads/l1/feedback", json={"type": "contacted"}, headers=reader
     )
     assert feedback.status_code == 403
+
+
+async def test_openapi_shows_examples_for_the_sales_endpoints(client, seeded):
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/v1/leads", "/v1/leads/{lead_id}", "/v1/leads/lookup", "/v1/funnel"):
+        content = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert content["example"], path
+    assert (
+        spec["paths"]["/v1/leads/{lead_id}"]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["example"]["bant"]["budget"]["met"]
+        is True
+    )
