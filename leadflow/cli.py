@@ -31,10 +31,12 @@ def _configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    # kafka-python is chatty at INFO (every connection and rebalance step).
-    logging.getLogger("kafka").setLevel(
-        max(logging.WARNING, logging.getLevelName(settings.log_level))
-    )
+    # kafka-python is chatty at INFO (every connection and rebalance step), and alembic logs
+    # its plugin set-up on every start.
+    for chatty in ("kafka", "alembic"):
+        logging.getLogger(chatty).setLevel(
+            max(logging.WARNING, logging.getLevelName(settings.log_level))
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

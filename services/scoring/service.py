@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.routing import repository as routing_repository
 from services.routing.domain.config import RoutingConfig
-from services.routing.domain.rules import LeadFacts, route
+from services.routing.domain.rules import LeadFacts, explain_rules, route
 from services.scoring import repository as repo
 from services.scoring.domain import accounts as committee
 from services.scoring.domain.backtest import BacktestReport, LeadOutcome
@@ -26,6 +26,7 @@ from services.scoring.domain.model import Assessment, Bant, Dimension, Evidence,
 from services.scoring.domain.qualification import assess
 from services.scoring.domain.scoring_model import ModelError, ScoringModel, parse_model
 from services.scoring.domain.titles import normalize_title
+from services.scoring.domain.trace import trace_scoring
 from shared import outbox
 from shared.config import Settings
 from shared.db import as_utc, mark_processed
@@ -974,3 +975,96 @@ def timeline(
     page = entries[:limit]
     more = len(entries) > limit
     return [e[1] for e in page], (page[-1][0] if more and page else None)
+
+
+def trace_lead(
+    session: Session,
+    *,
+    lead_id: str,
+    model: ScoringModel,
+    routing: RoutingConfig,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Which scoring, routing and playbook rules matched a lead, which did not, and why."""
+    row = repo.get_lead(session, lead_id=lead_id)
+    if row is None:
+        return None
+    history = [_touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
+    view = lead_view(session, row=row)
+    from services.routing.service import facts_of
+
+    routing_rules = [
+        {"rule": name, "matched": matched, "reason": reason}
+        for name, matched, reason in explain_rules(facts_of(view), routing)
+    ]
+    first = next((r["rule"] for r in routing_rules if r["matched"]), None)
+    return {
+        "lead_id": lead_id,
+        "model_version": model.version,
+        "scoring": trace_scoring(model=model, persona=persona_of(row), touches=history, now=now),
+        "routing": {
+            "rules": routing_rules,
+            "decision": first or f"default ({routing.default_team})",
+            "owner": view["owner"],
+        },
+        "playbooks": _trace_playbooks(session, row=row, history=history, routing=routing),
+    }
+
+
+def _trace_playbooks(
+    session: Session, *, row: Row, history: Sequence[Touch], routing: RoutingConfig
+) -> list[dict[str, Any]]:
+    """What each playbook did for the lead, and for one that did nothing, why not."""
+    actions = routing_repository.actions_of_lead(session, lead_id=row.id)
+    suppressed = routing_repository.is_suppressed(session, lead_id=row.id)
+    playbooks = routing.playbooks
+    triggers = {
+        "abandoned_cart": ({"cart_add", "checkout_started"}, playbooks.abandoned_cart.enabled),
+        "event_followup": ({"webinar_attended"}, playbooks.event_followup.enabled),
+        "trial_nudge": ({"trial_started"}, playbooks.trial_nudge.enabled),
+        "sales_alert": (set(), playbooks.sales_alert.enabled),
+        "stage_regression": (set(), playbooks.stage_regression_alert.enabled),
+    }
+    result = []
+    for name, (types, enabled) in triggers.items():
+        mine = [a for a in actions if a.playbook == name]
+        if mine:
+            for a in mine:
+                result.append(
+                    {
+                        "playbook": name,
+                        "fired": True,
+                        "action_id": a.id,
+                        "status": a.status,
+                        "reason": a.cancel_reason or a.last_error or f"action {a.status}",
+                    }
+                )
+            continue
+        if not enabled:
+            why = "the playbook is disabled in the routing config"
+        elif name == "sales_alert":
+            why = (
+                "the lead has not become sql"
+                if row.qualification != "sql"
+                else ("the lead was sql before its last change")
+            )
+        elif name == "stage_regression":
+            why = "the lead's funnel stage has not moved back"
+        elif not any(t.type in types for t in history):
+            why = f"no {' or '.join(sorted(types))} touch"
+        elif not row.email:
+            why = "the lead has no email address"
+        elif name == "abandoned_cart" and not any(
+            isinstance(t.properties.get("cart"), dict) and t.properties["cart"].get("id")
+            for t in history
+            if t.type in types
+        ):
+            why = "the cart touches carry no cart id"
+        elif name == "abandoned_cart" and any(t.type == "order_completed" for t in history):
+            why = "the lead ordered before the cart email was planned"
+        else:
+            why = "not planned (see the lead's timeline)"
+        if suppressed and name != "sales_alert":
+            why += "; the lead is unsubscribed from marketing email"
+        result.append({"playbook": name, "fired": False, "reason": why})
+    return result

@@ -284,3 +284,42 @@ async def test_quiet_intent_falls_back_to_consideration_on_the_rescore_sweep(cli
     assert [e["rule"] for e in fallback] == ["no_intent_signal_for_30d"]
     with transaction(resources.sessions) as session:
         assert rescore_due(session, settings=runtime.settings, model=model, now=later) == 0
+
+
+async def test_trace_says_why_the_abandoned_cart_email_did_not_go_out(client):
+    cart = {"id": "c-trace", "value": 80.0, "currency": "EUR"}
+    await post(
+        client,
+        {"type": "cart_add", "lead": {"anonymous_id": "anon-trace"}, "properties": {"cart": cart}},
+    )
+    await post(
+        client,
+        {"type": "pricing_viewed", "lead": {"email": "tr@acme.example", "job_title": "Head of IT"}},
+    )
+    anon_lead = None
+    for _ in range(100):
+        items = (await client.get("/v1/leads", params={"limit": 500})).json()["items"]
+        anon_lead = next((i for i in items if i["anonymous_ids"] == ["anon-trace"]), None)
+        if anon_lead and anon_lead["owner"]:
+            break
+        await asyncio.sleep(0.1)
+    assert anon_lead is not None
+    trace = (await client.get(f"/v1/leads/{anon_lead['id']}/trace")).json()
+    cart_entry = next(p for p in trace["playbooks"] if p["playbook"] == "abandoned_cart")
+    assert cart_entry["fired"] is False and cart_entry["reason"] == "the lead has no email address"
+    scoring = {e["rule"]: e for e in trace["scoring"]}
+    assert scoring["cart_value"]["matched"] is True
+    assert scoring["demo_request"]["matched"] is False
+    assert scoring["demo_request"]["reason"] == "no touch of type demo_requested"
+    assert scoring["title_seniority"]["reason"] == "the lead has no job title"
+    assert trace["routing"]["decision"] == "default (marketing)"
+    assert all(not r["matched"] and r["reason"] for r in trace["routing"]["rules"])
+
+    known = await lead_when(client, "tr@acme.example", lambda x: x["owner"])
+    trace = (await client.get(f"/v1/leads/{known['id']}/trace")).json()
+    scoring = {e["rule"]: e for e in trace["scoring"]}
+    assert scoring["pricing_page"]["matched"] is True
+    assert "vp" in scoring["title_seniority"]["reason"]
+    cart_entry = next(p for p in trace["playbooks"] if p["playbook"] == "abandoned_cart")
+    assert cart_entry["reason"] == "no cart_add or checkout_started touch"
+    assert (await client.get("/v1/leads/nope/trace")).status_code == 404
