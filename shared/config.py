@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
@@ -247,3 +248,16 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment once."""
     return Settings()
+
+
+def read_toml_setting(spec: str, *, bundled: Path) -> tuple[Path, str]:
+    """The file a config setting names and its text: a bundled name (a `.toml` file in
+    `bundled`) or a path. Raises OSError with a message listing the bundled names."""
+    path = (
+        bundled / f"{spec}.toml" if "/" not in spec and not spec.endswith(".toml") else Path(spec)
+    )
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except OSError as exc:
+        names = ", ".join(sorted(p.stem for p in bundled.glob("*.toml")))
+        raise OSError(f"cannot be read ({exc.strerror}); bundled: {names}") from None

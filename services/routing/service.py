@@ -38,7 +38,7 @@ from services.routing.senders import (
 )
 from services.scoring import repository as scoring_repo
 from shared import outbox
-from shared.config import Settings
+from shared.config import Settings, read_toml_setting
 from shared.db import as_utc, mark_processed, transaction
 from shared.events import LeadChange, LeadIn, TouchEnvelope
 
@@ -60,12 +60,10 @@ FEEDBACK_TOUCHES = {
 def load_config(spec: str, abandoned_cart_delay_s: float | None = None) -> RoutingConfig:
     """The routing config named by a setting (a bundled name or a TOML path), with the
     abandoned-cart delay from the environment when given. Raises ConfigError."""
-    bundled = "/" not in spec and not spec.endswith(".toml")
-    path = BUNDLED_CONFIGS / f"{spec}.toml" if bundled else Path(spec)
     try:
-        text = path.read_text(encoding="utf-8")
+        path, text = read_toml_setting(spec, bundled=BUNDLED_CONFIGS)
     except OSError as exc:
-        raise ConfigError(str(path), "file", f"cannot be read ({exc.strerror})") from None
+        raise ConfigError(spec, "file", str(exc)) from None
     config = parse_config(text, source=str(path))
     if abandoned_cart_delay_s is not None:
         cart = config.playbooks.abandoned_cart.model_copy(
@@ -101,8 +99,7 @@ def _touches(session: Session, *, lead_id: str, types: set[str]) -> list[pb.Touc
     # Routing reads scoring's touch history (one schema; scoring owns the table).
     return [
         pb.Touch(r.event_id, r.type, as_utc(r.occurred_at), r.properties or {})  # type: ignore[arg-type]
-        for r in scoring_repo.touches_of(session, lead_id=lead_id)
-        if r.type in types
+        for r in scoring_repo.touches_of_types(session, lead_id=lead_id, types=sorted(types))
     ]
 
 

@@ -28,26 +28,27 @@ from shared.http import ApiError, SessionDep, SettingsDep
 router = APIRouter(tags=["leads"])
 
 
-def encode_cursor(lead_id: str) -> str:
-    """An opaque cursor for the page after `lead_id`."""
-    return base64.urlsafe_b64encode(lead_id.encode()).decode().rstrip("=")
+def bad_cursor(why: str = "not a cursor this API issued") -> ApiError:
+    """The 400 for a cursor this API did not issue (or issued for another listing)."""
+    return ApiError(
+        400, "bad_cursor", f"cursor: {why}", details=[{"field": "cursor", "error": why}]
+    )
 
 
-def decode_cursor(cursor: str) -> str:
-    """The lead id a cursor continues after; 400 for a cursor we did not issue."""
+def encode_cursor(*parts: Any) -> str:
+    """An opaque cursor holding the position after which the next page starts."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, size: int) -> list[Any]:
+    """The position a cursor holds (`size` parts); 400 for a cursor we did not issue."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    if not decoded:
-        raise ApiError(
-            400,
-            "bad_cursor",
-            "cursor: not a cursor this API issued",
-            details=[{"field": "cursor", "error": "not a cursor this API issued"}],
-        )
-    return decoded
+        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, orjson.JSONDecodeError):
+        raise bad_cursor() from None
+    if not isinstance(parts, list) or len(parts) != size:
+        raise bad_cursor()
+    return parts
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
@@ -169,30 +170,15 @@ def lead_query(
 LeadQueryDep = Annotated[LeadQuery, Depends(lead_query)]
 
 
-def _encode_page(sort: str, position: tuple[Any, str]) -> str:
-    raw = orjson.dumps([sort, position[0], position[1]])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_page(cursor: str, sort: str) -> tuple[Any, str]:
-    bad = ApiError(
-        400,
-        "bad_cursor",
-        "cursor: not a cursor this API issued for this sort",
-        details=[{"field": "cursor", "error": "not a cursor this API issued for this sort"}],
-    )
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        issued_for, value, last_id = orjson.loads(raw)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise bad from None
+    issued_for, value, last_id = decode_cursor(cursor, size=3)
     if issued_for != sort or not isinstance(last_id, str):
-        raise bad
+        raise bad_cursor("not a cursor this API issued for this sort")
     if sort.lstrip("-") == "updated_at":
         try:
             value = datetime.fromisoformat(value)
         except (TypeError, ValueError):
-            raise bad from None
+            raise bad_cursor("not a cursor this API issued for this sort") from None
     return value, last_id
 
 
@@ -220,7 +206,7 @@ def list_leads(
         after=_decode_page(cursor, sort) if cursor else None,
         limit=limit,
     )
-    return {"items": items, "next_cursor": _encode_page(sort, last) if last else None}
+    return {"items": items, "next_cursor": encode_cursor(sort, *last) if last else None}
 
 
 @router.get(
@@ -364,23 +350,12 @@ def explain_lead(
     return explained
 
 
-def _encode_position(position: tuple[str, int, str]) -> str:
-    raw = orjson.dumps(list(position))
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_position(cursor: str) -> tuple[str, int, str]:
+    at, rank, key = decode_cursor(cursor, size=3)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, rank, key = orjson.loads(raw)
         return str(at), int(rank), str(key)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise ApiError(
-            400,
-            "bad_cursor",
-            "cursor: not a cursor this API issued",
-            details=[{"field": "cursor", "error": "not a cursor this API issued"}],
-        ) from None
+    except (TypeError, ValueError):
+        raise bad_cursor() from None
 
 
 @router.get("/v1/leads/{lead_id}/timeline", summary="Everything that happened to a lead")
@@ -401,7 +376,7 @@ def lead_timeline(
     if result is None:
         raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
     items, last = result
-    return {"items": items, "next_cursor": _encode_position(last) if last else None}
+    return {"items": items, "next_cursor": encode_cursor(*last) if last else None}
 
 
 accounts_router = APIRouter(tags=["accounts"])
@@ -424,7 +399,7 @@ def list_accounts(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Accounts in domain order with their committee, BANT and stages."""
-    after = decode_cursor(cursor) if cursor else None
+    after = str(decode_cursor(cursor, size=1)[0]) if cursor else None
     rows = repo.list_accounts(session, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     items = [service.account_view(session, domain=r.domain) for r in page]

@@ -242,6 +242,17 @@ def insert_touch(session: Session, *, values: dict[str, Any]) -> None:
     session.execute(insert(touches).values(**values))
 
 
+def touches_of_types(session: Session, *, lead_id: str, types: Sequence[str]) -> list[Row]:
+    """A lead's touches of these types in the order they happened."""
+    return list(
+        session.execute(
+            select(touches)
+            .where(touches.c.lead_id == lead_id, touches.c.type.in_(list(types)))
+            .order_by(touches.c.occurred_at, touches.c.event_id)
+        )
+    )
+
+
 def touches_of(session: Session, *, lead_id: str) -> list[Row]:
     """A lead's touches in the order they happened."""
     return session.execute(

@@ -28,7 +28,7 @@ from services.scoring.domain.scoring_model import ModelError, ScoringModel, pars
 from services.scoring.domain.titles import normalize_title
 from services.scoring.domain.trace import trace_scoring
 from shared import outbox
-from shared.config import Settings
+from shared.config import Settings, read_toml_setting
 from shared.db import as_utc, mark_processed
 from shared.domain import FunnelStage, JourneyStage
 from shared.events import LeadChange, TouchEnvelope
@@ -43,18 +43,10 @@ ENGAGED_DAYS = 30.0
 def load_model(spec: str) -> ScoringModel:
     """The scoring model named by a setting: a bundled name (b2b_saas, b2c_ecommerce) or a path
     to a TOML file. Raises ModelError naming the file, the place and the reason."""
-    path = (
-        BUNDLED_MODELS / f"{spec}.toml"
-        if "/" not in spec and not spec.endswith(".toml")
-        else Path(spec)
-    )
     try:
-        text = path.read_text(encoding="utf-8")
+        path, text = read_toml_setting(spec, bundled=BUNDLED_MODELS)
     except OSError as exc:
-        bundled = ", ".join(sorted(p.stem for p in BUNDLED_MODELS.glob("*.toml")))
-        raise ModelError(
-            str(path), "file", f"cannot be read ({exc.strerror}); bundled models: {bundled}"
-        ) from None
+        raise ModelError(spec, "file", str(exc)) from None
     return parse_model(text, source=str(path))
 
 
