@@ -6,12 +6,15 @@ from collections.abc import Iterable
 
 from fastapi import FastAPI
 
+from services.ingest.api import METRIC_SOURCES
 from services.ingest.api import router as ingest_router
 from services.routing.api import router as routing_router
 from services.scoring.api import accounts_router
 from services.scoring.api import router as scoring_router
 from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
+from shared.metrics import RequestCounter
+from shared.ops.api import router as ops_router
 
 ROUTERS = {"ingest": ingest_router, "scoring": scoring_router, "routing": routing_router}
 
@@ -28,8 +31,12 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resources.settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(ops_router)
     for name in services:
         app.include_router(ROUTERS[name])
         if name == "scoring":
             app.include_router(accounts_router)
+    if "ingest" in services:
+        # Outermost, so answers of the body limit and the error handlers are counted too.
+        app.add_middleware(RequestCounter, paths=METRIC_SOURCES)
     return app

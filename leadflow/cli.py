@@ -17,6 +17,7 @@ from typing import IO
 from pydantic import ValidationError
 
 from shared.config import EMBEDDED_SESSION_TIMEOUT_MS, Settings
+from shared.logs import configure_logging
 
 log = logging.getLogger("leadflow")
 
@@ -26,17 +27,7 @@ class CliError(Exception):
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # kafka-python is chatty at INFO (every connection and rebalance step), and alembic logs
-    # its plugin set-up on every start.
-    for chatty in ("kafka", "alembic"):
-        logging.getLogger(chatty).setLevel(
-            max(logging.WARNING, logging.getLevelName(settings.log_level))
-        )
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -84,6 +75,9 @@ def _serve(app: object, *, settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         lifespan="off",
         access_log=False,
+        # uvicorn's own formatters would bypass ours (and the email redaction); without them
+        # its loggers propagate to the root handler.
+        log_config=None,
     )
     uvicorn.Server(config).run()
 

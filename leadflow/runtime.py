@@ -19,6 +19,8 @@ from shared.config import Settings
 from shared.db import check_migrations, make_engine, make_session_factory, upgrade
 from shared.http import Resources
 from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from shared.ops.broker import StreamMonitor
+from shared.ops.service import runtime_registry
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +77,19 @@ class Runtime:
             for name in self.services
             if name in CONSUMERS
         ]
+        monitor = StreamMonitor(settings=settings)
         self.resources = Resources(
             settings=settings,
             engine=engine,
             sessions=sessions,
             producer=producer,
             consumers=consumers,
+            monitor=monitor,
+            metrics=runtime_registry(
+                settings=settings, monitor=monitor, sessions=sessions, services=self.services
+            ),
         )
+        monitor.start()
         for loop in consumers:
             thread = threading.Thread(target=loop.run, name=f"consumer-{loop.name}", daemon=True)
             thread.start()
@@ -142,6 +150,8 @@ class Runtime:
             if thread.is_alive():
                 log.warning("%s did not stop within %.0fs", thread.name, timeout_s)
         self._threads.clear()
+        if resources.monitor is not None:
+            resources.monitor.stop()
         for state in resources.service_state.values():
             flush = getattr(state, "flush", None)
             if flush is not None:

@@ -20,7 +20,7 @@ from shared.http import ApiError, Resources, get_resources
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("events:write", "leads:read", "leads:write", "ops:read", "admin")
+SCOPES = ("events:write", "leads:read", "leads:write", "ops:read", "ops:write", "admin")
 KEY_PREFIX = "lf_"
 
 api_keys = Table(
@@ -228,3 +228,4 @@ EventsWriter = Annotated[Principal, require("events:write")]
 LeadsReader = Annotated[Principal, require("leads:read")]
 LeadsWriter = Annotated[Principal, require("leads:write")]
 OpsReader = Annotated[Principal, require("ops:read")]
+OpsWriter = Annotated[Principal, require("ops:write")]

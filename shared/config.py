@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     broker_port: int = Field(0, ge=0, le=65_535)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One JSON object per line (for log shippers) or plain text; emails are hashed in both.
+    log_format: Literal["json", "text"] = "json"
+
+    # Operations: how often the stream monitor samples offsets, how much history it keeps
+    # (the /ops charts), and how long database-backed metrics are reused between scrapes.
+    ops_sample_interval_s: Duration = Field(5.0, gt=0, le=3600)
+    ops_history_s: Duration = Field(900.0, ge=60, le=86_400)
+    metrics_db_cache_s: Duration = Field(5.0, ge=0, le=3600)
+    # prometheus-client's own variable: set when several worker processes serve one app, so
+    # /metrics adds up every worker's files (prometheus-client reads it at import as well).
+    prometheus_multiproc_dir: str | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
 
     # Scoring: a bundled model (b2b_saas, b2c_ecommerce) or the path of a TOML model file.
     scoring_model: str = Field("b2b_saas", min_length=1)
@@ -184,6 +195,12 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"targets must be lower-case type names such as 'cart_add', not {bad}")
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        """Accept `JSON` as well as `json`."""
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -10,12 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.config import Settings
 from shared.kafka import AsyncProducer, ConsumerLoop
+from shared.ops.broker import StreamMonitor
 from shared.ratelimit import RateLimiter
 from shared.ttlcache import TTLCache
 
@@ -31,6 +33,9 @@ class Resources:
     sessions: sessionmaker[Session]
     producer: AsyncProducer | None = None
     consumers: list[ConsumerLoop] = field(default_factory=list)
+    monitor: StreamMonitor | None = None
+    # The scrape-time metrics of this process (lag, DLQ depth, actions, leads).
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     # Per-service process state (e.g. ingest's idempotency store), created on first use.
     service_state: dict[str, Any] = field(default_factory=dict)
     key_cache: TTLCache[Any] = field(init=False)

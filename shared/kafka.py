@@ -16,6 +16,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from shared import metrics
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class AsyncProducer:
         if not records:
             return
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         done = loop.create_future()
         pending = [len(records)]
         lock = threading.Lock()
@@ -141,6 +143,7 @@ class AsyncProducer:
         try:
             async with asyncio.timeout(self._settings.kafka_publish_timeout_s):
                 await done
+            metrics.PUBLISH_SECONDS.labels(topic=topic).observe(time.perf_counter() - started)
         except TimeoutError as exc:
             raise PublishError("broker did not acknowledge in time") from exc
         finally:
@@ -151,10 +154,12 @@ class AsyncProducer:
         self, *, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> None:
         """Send one record from a plain thread and block until it is acknowledged."""
+        started = time.perf_counter()
         try:
             self._producer.send(topic, key=key, value=value, headers=headers or []).get(
                 timeout=self._settings.kafka_publish_timeout_s
             )
+            metrics.PUBLISH_SECONDS.labels(topic=topic).observe(time.perf_counter() - started)
         except KafkaError as exc:
             raise PublishError(str(exc) or type(exc).__name__) from exc
 
@@ -162,6 +167,7 @@ class AsyncProducer:
         self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
     ) -> None:
         """Send (topic, key, value, headers) records from a thread; block until all are acked."""
+        started = time.perf_counter()
         try:
             futures = [
                 self._producer.send(topic, key=key, value=value, headers=headers)
@@ -170,6 +176,9 @@ class AsyncProducer:
             deadline = time.monotonic() + self._settings.kafka_publish_timeout_s
             for future in futures:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
+            elapsed = time.perf_counter() - started
+            for topic in {r[0] for r in records}:
+                metrics.PUBLISH_SECONDS.labels(topic=topic).observe(elapsed)
         except KafkaError as exc:
             raise PublishError(str(exc) or type(exc).__name__) from exc
 
@@ -255,6 +264,7 @@ class ConsumerLoop:
         self.processed = 0
         self._after_batch_pending = True
         self.dead_lettered = 0
+        self._paused = threading.Event()
 
     def _make_consumer(self) -> KafkaConsumer:
         session_ms = self.settings.kafka_session_timeout_ms
@@ -274,6 +284,20 @@ class ConsumerLoop:
     def stop(self) -> None:
         """Ask the loop to finish its current batch and leave the group."""
         self._stop.set()
+
+    def pause(self) -> None:
+        """Stop fetching records but stay in the group (operations: let lag build, drain a
+        dependency); the loop keeps polling, so the group does not rebalance."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        """Fetch records again after `pause`."""
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        """True between `pause` and `resume`."""
+        return self._paused.is_set()
 
     @property
     def stopping(self) -> bool:
@@ -309,6 +333,12 @@ class ConsumerLoop:
             log.info("consumer %s stopped", self.name)
 
     def _poll_once(self, consumer: KafkaConsumer) -> None:
+        # Pausing is applied on this thread: kafka-python's consumer is not thread-safe.
+        assignment = consumer.assignment()
+        if self._paused.is_set() and assignment - consumer.paused():
+            consumer.pause(*assignment)
+        elif not self._paused.is_set() and consumer.paused():
+            consumer.resume(*consumer.paused())
         batch = consumer.poll(timeout_ms=self.settings.consumer_poll_timeout_ms)
         if consumer.assignment():
             self.assigned.set()
@@ -351,18 +381,37 @@ class ConsumerLoop:
     def _sleep_backoff(self, attempt: int) -> None:
         self._stop.wait(self.settings.consumer_retry_backoff_s * (2 ** (attempt - 1)))
 
+    def _context(self, record: Record) -> dict[str, object]:
+        """The structured-log fields naming a record."""
+        return {
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "event_id": _event_id_of(record.value),
+            "group": self.group_id,
+        }
+
     def _process(self, record: Record) -> None:
         where = f"{record.topic}[{record.partition}] offset={record.offset}"
+        started = time.perf_counter()
         last_error: BaseException | None = None
         for attempt in range(1, self.settings.consumer_max_attempts + 1):
             try:
                 self.handler(record)
                 self.processed += 1
+                metrics.EVENTS_CONSUMED.labels(topic=record.topic, group=self.group_id).inc()
+                metrics.PROCESSING_SECONDS.labels(topic=record.topic, group=self.group_id).observe(
+                    time.perf_counter() - started
+                )
                 return
             except PoisonMessage as exc:
                 last_error = exc
                 log.error(
-                    "%s event_id=%s poison message: %s", where, _event_id_of(record.value), exc
+                    "%s event_id=%s poison message: %s",
+                    where,
+                    _event_id_of(record.value),
+                    exc,
+                    extra=self._context(record),
                 )
                 break
             except Exception as exc:
@@ -375,10 +424,14 @@ class ConsumerLoop:
                     self.settings.consumer_max_attempts,
                     exc,
                     exc_info=attempt == self.settings.consumer_max_attempts,
+                    extra=self._context(record),
                 )
                 if attempt < self.settings.consumer_max_attempts:
                     self._sleep_backoff(attempt)
         self._dead_letter(record, last_error)
+        metrics.PROCESSING_SECONDS.labels(topic=record.topic, group=self.group_id).observe(
+            time.perf_counter() - started
+        )
 
     def _dead_letter(self, record: Record, error: BaseException | None) -> None:
         where = f"{record.topic}[{record.partition}] offset={record.offset}"
@@ -402,16 +455,26 @@ class ConsumerLoop:
                     topic=dlq_topic, key=record.key, value=record.value, headers=headers
                 )
                 self.dead_lettered += 1
+                metrics.DLQ_PARKED.labels(topic=record.topic).inc()
                 log.error(
                     "%s event_id=%s parked in %s: %s",
                     where,
                     _event_id_of(record.value),
                     dlq_topic,
                     message,
+                    extra=self._context(record),
                 )
                 return
             except PublishError as exc:
-                log.error("%s could not reach %s (attempt %d): %s", where, dlq_topic, attempt, exc)
+                log.error(
+                    "%s event_id=%s could not reach %s (attempt %d): %s",
+                    where,
+                    _event_id_of(record.value),
+                    dlq_topic,
+                    attempt,
+                    exc,
+                    extra=self._context(record),
+                )
                 if self._stop.is_set():
                     raise
                 self._sleep_backoff(min(attempt, 6))

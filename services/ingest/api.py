@@ -26,6 +26,15 @@ from shared.kafka import PublishError
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
 
+# The `source` label of leadflow_ingest_requests_total for each ingest path.
+METRIC_SOURCES = {
+    "/v1/events": "native",
+    "/v1/events/batch": "batch",
+    "/v1/sources/segment": "segment",
+    "/v1/sources/shopify": "shopify",
+    "/v1/sources/hubspot": "hubspot",
+}
+
 
 class Rejected(BaseModel):
     """One event of a request that was not accepted, and why."""

@@ -1,0 +1,1 @@
+"""Operations: stream health, metrics, the dead-letter queues and the live dashboard."""

@@ -1,0 +1,1 @@
+"""Pure operations rules: lag, rates and dead-letter records, from data already read."""
