@@ -350,6 +350,75 @@ def cmd_backtest(args: argparse.Namespace) -> None:
         print("\n".join(report.lines()))
 
 
+def cmd_dlq(args: argparse.Namespace) -> None:
+    """List parked messages of the dead-letter topics, or replay them to their topic."""
+    import json
+
+    from kafka.errors import KafkaError
+
+    from shared.events import utcnow
+    from shared.kafka import AsyncProducer, PublishError
+    from shared.ops import service
+
+    settings = load_settings()
+    if settings.kafka_bootstrap_servers is None:
+        raise CliError(
+            "`leadflow dlq` needs LEADFLOW_KAFKA_BOOTSTRAP_SERVERS: the broker the services use "
+            "(`leadflow up` prints its embedded broker's address at start)"
+        )
+    try:
+        with _migrated_sessions(settings) as sessions:
+            if args.action == "list":
+                page = service.list_dlq(
+                    settings=settings,
+                    sessions=sessions,  # type: ignore[arg-type]
+                    topic=args.topic,
+                    limit=args.limit,
+                    cursor=args.cursor,
+                )
+                if args.json:
+                    print(json.dumps(page, indent=2))
+                    return
+                if not page["items"]:
+                    print("no parked messages")
+                for item in page["items"]:
+                    origin = item["origin"]
+                    state = f"replayed {item['replayed_at']}" if item["replayed_at"] else "parked"
+                    print(
+                        f"{item['id']}\t{state}\tfrom {origin['topic']}[{origin['partition']}] "
+                        f"offset={origin['offset']}\tevent_id={item['event_id']}\t{item['error']}"
+                    )
+                if page["next_cursor"]:
+                    print(f"more: --cursor {page['next_cursor']}")
+                return
+            if not args.ids and not args.all:
+                raise CliError("`leadflow dlq replay` needs message ids or --all")
+            producer = AsyncProducer(settings=settings)
+            try:
+                report = service.replay_dlq(
+                    settings=settings,
+                    sessions=sessions,  # type: ignore[arg-type]
+                    producer=producer,
+                    topic=args.topic,
+                    ids=args.ids or None,
+                    now=utcnow,
+                )
+            finally:
+                producer.close()
+            if args.json:
+                print(json.dumps(report.as_dict(), indent=2))
+                return
+            for skipped in report.skipped:
+                print(f"skipped {skipped['id']}: {skipped['reason']}")
+            print(f"replayed {len(report.replayed)} message(s)")
+    except service.DlqError as exc:
+        raise CliError(str(exc)) from exc
+    except (KafkaError, PublishError) as exc:
+        raise CliError(
+            f"the broker at {settings.kafka_bootstrap_servers} could not be used: {exc}"
+        ) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
@@ -394,6 +463,21 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--since", help="only leads with a touch on or after this date (YYYY-MM-DD)")
     bt.add_argument("--json", action="store_true", help="print the report as JSON")
     bt.set_defaults(func=cmd_backtest)
+
+    dlq = sub.add_parser("dlq", help="dead-letter queues: list parked messages, replay them")
+    dlq_sub = dlq.add_subparsers(dest="action", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="parked messages with their error and origin")
+    dlq_list.add_argument("--limit", type=int, default=100, help="messages per page (default 100)")
+    dlq_list.add_argument("--cursor", help="the position printed after `more:`")
+    replay = dlq_sub.add_parser(
+        "replay", help="re-publish parked messages to the topic they came from (each once)"
+    )
+    replay.add_argument("ids", nargs="*", help="message ids as `leadflow dlq list` prints them")
+    replay.add_argument("--all", action="store_true", help="every message not replayed yet")
+    for p in (dlq_list, replay):
+        p.add_argument("--topic", help="a DLQ topic, or the topic whose DLQ to use (default: all)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+    dlq.set_defaults(func=cmd_dlq)
     return parser
 
 
