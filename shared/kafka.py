@@ -218,15 +218,23 @@ class Record:
 Handler = Callable[[Record], None]
 
 
-def _event_id_of(value: bytes) -> str:
-    """Best-effort event id for log lines, even from a value that does not parse."""
+def _ids_of(value: bytes) -> tuple[str, str | None]:
+    """Best-effort event id and lead id for log lines, even from a value that does not parse."""
     try:
         import orjson
 
         parsed = orjson.loads(value)
-        return str(parsed.get("event_id", "?")) if isinstance(parsed, dict) else "?"
     except Exception:
-        return "?"
+        return "?", None
+    if not isinstance(parsed, dict):
+        return "?", None
+    lead_id = parsed.get("lead_id")
+    return str(parsed.get("event_id", "?")), str(lead_id) if lead_id is not None else None
+
+
+def _event_id_of(value: bytes) -> str:
+    """Best-effort event id for log lines."""
+    return _ids_of(value)[0]
 
 
 class ConsumerLoop:
@@ -383,13 +391,17 @@ class ConsumerLoop:
 
     def _context(self, record: Record) -> dict[str, object]:
         """The structured-log fields naming a record."""
-        return {
+        event_id, lead_id = _ids_of(record.value)
+        context: dict[str, object] = {
             "topic": record.topic,
             "partition": record.partition,
             "offset": record.offset,
-            "event_id": _event_id_of(record.value),
+            "event_id": event_id,
             "group": self.group_id,
         }
+        if lead_id is not None:
+            context["lead_id"] = lead_id
+        return context
 
     def _process(self, record: Record) -> None:
         where = f"{record.topic}[{record.partition}] offset={record.offset}"

@@ -389,7 +389,11 @@ def deliver_due(
                 now=now,
             )
         except Exception:
-            log.exception("action %s could not be delivered; it stays claimed", action_id)
+            log.exception(
+                "action %s could not be delivered; it stays claimed",
+                action_id,
+                extra={"action_id": action_id},
+            )
     return len(claimed)
 
 
@@ -573,7 +577,13 @@ def _record_failure(
     attempts = row.attempts + 1
     if error.permanent or attempts >= settings.actions_max_attempts:
         values: dict[str, Any] = {"status": "failed"}
-        log.warning("action %s (%s) failed for good: %s", row.id, row.playbook, error)
+        log.warning(
+            "action %s (%s) failed for good: %s",
+            row.id,
+            row.playbook,
+            error,
+            extra={"action_id": row.id, "lead_id": row.lead_id},
+        )
     else:
         retry = _backoff(attempts, base_s=settings.actions_retry_base_s)
         values = {
@@ -598,7 +608,12 @@ def _check_sla(session: Session, *, row: Row, config: RoutingConfig, now: dateti
         return
     repo.update_assignment(session, assignment_id=assignment.id, values={"sla_breached_at": now})
     team = config.team(assignment.team)
-    log.warning("SLA breached: lead %s in team %s", assignment.lead_id, assignment.team)
+    log.warning(
+        "SLA breached: lead %s in team %s",
+        assignment.lead_id,
+        assignment.team,
+        extra={"lead_id": assignment.lead_id, "action_id": row.id},
+    )
     if team.escalation == "reassign" and team.members:
         assign(
             session,

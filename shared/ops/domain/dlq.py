@@ -13,6 +13,9 @@ DLQ_HEADER_PREFIX = "leadflow.dlq."
 REPLAYED_FROM_HEADER = "leadflow.replayed-from"
 
 
+_NOT_JSON = object()
+
+
 class BadDlqId(ValueError):
     """A DLQ message id that is not `<dlq topic>:<partition>:<offset>`."""
 
@@ -35,10 +38,10 @@ class DlqId:
         topic, sep2, partition = topic.rpartition(":")
         if not (sep1 and sep2 and topic):
             raise BadDlqId(f"{text!r} is not <dlq topic>:<partition>:<offset>")
-        try:
-            return cls(topic=topic, partition=int(partition), offset=int(rest))
-        except ValueError:
-            raise BadDlqId(f"{text!r}: partition and offset must be integers") from None
+        # Digits only: int() would also take signs, spaces and underscores.
+        if not (partition.isascii() and partition.isdigit() and rest.isascii() and rest.isdigit()):
+            raise BadDlqId(f"{text!r}: partition and offset must be integers")
+        return cls(topic=topic, partition=int(partition), offset=int(rest))
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class ParkedMessage:
         try:
             return orjson.loads(self.value)
         except orjson.JSONDecodeError:
-            return None
+            return _NOT_JSON
 
     def replay_headers(self) -> list[tuple[str, bytes]]:
         """The original headers without the DLQ's, plus where the replay came from."""
@@ -88,7 +91,7 @@ class ParkedMessage:
         parsed = self._parsed()
         origin_partition = self.header(DLQ_HEADER_PREFIX + "partition")
         origin_offset = self.header(DLQ_HEADER_PREFIX + "offset")
-        parked_at = self.header(DLQ_HEADER_PREFIX + "at")
+        at = _int_or_none(self.header(DLQ_HEADER_PREFIX + "at"))
         return {
             "id": str(self.id),
             "dlq_topic": self.id.topic,
@@ -101,11 +104,11 @@ class ParkedMessage:
                 "offset": _int_or_none(origin_offset),
                 "group": self.header(DLQ_HEADER_PREFIX + "group"),
             },
-            "parked_at_ms": _int_or_none(parked_at) or self.timestamp_ms,
+            "parked_at_ms": self.timestamp_ms if at is None else at,
             "event_id": self.event_id,
             "key": None if self.key is None else self.key.decode("utf-8", "replace"),
             "value": parsed
-            if parsed is not None
+            if parsed is not _NOT_JSON
             else {"base64": base64.b64encode(self.value).decode()},
             "replayed_at": replayed_at,
         }
