@@ -82,11 +82,8 @@ def _serve(app: object, *, settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
-def _announce_auth(runtime: object, *, dev_key: bool) -> None:
-    """Warn when auth is off; in the embedded mode, create and print a dev key on first start."""
-    from shared.auth import any_key_exists, create_key
-
-    settings: Settings = runtime.settings  # type: ignore[attr-defined]
+def _warn_insecure(settings: Settings) -> None:
+    """Warn at every start about the development secret and about auth being off."""
     if (
         settings.secret_key.get_secret_value()
         == Settings.model_fields["secret_key"].default.get_secret_value()
@@ -100,8 +97,15 @@ def _announce_auth(runtime: object, *, dev_key: bool) -> None:
             "LEADFLOW_AUTH=off: every endpoint and webhook source is open to anyone who can "
             "reach this port; use it for local play only"
         )
-        return
-    if not dev_key:
+
+
+def _announce_auth(runtime: object, *, dev_key: bool) -> None:
+    """Warn when auth is off; in the embedded mode, create and print a dev key on first start."""
+    from shared.auth import any_key_exists, create_key
+
+    settings: Settings = runtime.settings  # type: ignore[attr-defined]
+    _warn_insecure(settings)
+    if settings.auth == "off" or not dev_key:
         return
     sessions = runtime.resources.sessions  # type: ignore[attr-defined]
     with sessions.begin() as session:
@@ -156,6 +160,11 @@ def cmd_up(args: argparse.Namespace) -> None:
 
     settings = load_settings(http_port=args.port, http_host=args.host)
     _configure_logging(settings)
+    if settings.http_workers > 1:
+        raise CliError(
+            "`leadflow up` runs one process; LEADFLOW_HTTP_WORKERS is for the single-service "
+            "commands (`leadflow ingest --workers N`)"
+        )
     locks = [(f"port-{settings.http_port}", f"on port {settings.http_port}")]
     if settings.database_url.startswith("sqlite"):
         db = settings.database_url.split("///", 1)[-1]
@@ -204,15 +213,75 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _preflight(settings: Settings, *, service: str) -> None:
+    """What each worker would refuse at start, checked once before any is started."""
+    from services.routing.domain.config import ConfigError
+    from services.routing.service import config_for
+    from services.scoring.domain.scoring_model import ModelError
+    from services.scoring.service import load_model
+    from shared.db import MigrationsOutOfDate, check_migrations, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        check_migrations(engine)
+        if service == "routing":
+            config_for(settings)
+        if service == "scoring":
+            load_model(settings.scoring_model)
+    except (MigrationsOutOfDate, ModelError, ConfigError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
+def _serve_workers(name: str, *, settings: Settings) -> None:
+    """Serve one service from `http_workers` uvicorn worker processes on one port."""
+    import uvicorn
+
+    from shared.config import export_prometheus_multiproc_dir
+
+    _preflight(settings, service=name)
+    with contextlib.ExitStack() as stack:
+        folder = settings.prometheus_multiproc_dir
+        if not folder:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="leadflow-metrics-"))
+            export_prometheus_multiproc_dir(folder)
+        elif any(Path(folder).glob("*.db")):
+            # Files of an earlier run would be added to this run's counters.
+            raise CliError(f"PROMETHEUS_MULTIPROC_DIR={folder} is not empty; empty it first")
+        print(
+            f"leadflow {name} on http://{settings.http_host}:{settings.http_port} with "
+            f"{settings.http_workers} workers (broker {settings.kafka_bootstrap_servers})",
+            flush=True,
+        )
+        uvicorn.run(
+            f"leadflow.worker:{name}",
+            factory=True,
+            workers=settings.http_workers,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=settings.log_level.lower(),
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+        )
+
+
 def _cmd_service(name: str) -> object:
     def run(args: argparse.Namespace) -> None:
-        settings = load_settings(http_port=args.port, http_host=args.host)
+        settings = load_settings(
+            http_port=args.port, http_host=args.host, http_workers=args.workers
+        )
         _configure_logging(settings)
         if settings.kafka_bootstrap_servers is None:
             raise CliError(
                 f"`leadflow {name}` needs LEADFLOW_KAFKA_BOOTSTRAP_SERVERS "
                 "(use `leadflow up` for the embedded broker)"
             )
+        if settings.http_workers > 1:
+            _warn_insecure(settings)
+            _serve_workers(name, settings=settings)
+            return
         _run_runtime(
             settings,
             services=(name,),
@@ -434,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("ingest", "scoring", "routing"):
         p = sub.add_parser(name, help=f"run the {name} service alone")
         http_options(p)
+        p.add_argument(
+            "--workers",
+            type=int,
+            help="worker processes on the one port (default LEADFLOW_HTTP_WORKERS or 1)",
+        )
         p.set_defaults(func=_cmd_service(name))
 
     db = sub.add_parser("db", help="database migrations")

