@@ -35,9 +35,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # alembic logs its plugin set-up on every start.
 _CHATTY_LOGGERS = ("kafka", "alembic")
 
-# Deliberately loose (any word characters, dots, %, + and - before the @, dotted labels and a
+# Deliberately loose (word characters, dots, %, + and - before the @, dotted labels and a
 # letters-only TLD after it): logging a false positive as a hash costs nothing, a miss leaks.
-_EMAIL_RE = re.compile(r"[\w.%+-]+@(?:[\w-]+\.)+[^\W\d_]{2,}", re.IGNORECASE)
+# Dots only between atoms, so a truncated repr such as "ty...ana@x.example" hashes as the
+# address does.
+_EMAIL_RE = re.compile(r"[\w%+-]+(?:\.[\w%+-]+)*@(?:[\w-]+\.)+[^\W\d_]{2,}", re.IGNORECASE)
 
 
 def hash_email(email: str) -> str:

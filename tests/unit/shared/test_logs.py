@@ -257,3 +257,9 @@ def test_configure_refuses_unknown_level_or_format(level: str, fmt: str) -> None
     with pytest.raises(ValueError):
         configure_logging(level=level, fmt=fmt, stream=io.StringIO())
     assert root.handlers == before
+
+
+def test_an_email_after_an_ellipsis_hashes_as_the_address_itself() -> None:
+    assert redact("input_value={'ty...Ana@Acme.example'}") == (
+        f"input_value={{'ty...{hash_email('ana@acme.example')}'}}"
+    )
