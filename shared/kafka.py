@@ -348,8 +348,11 @@ class ConsumerLoop:
         elif not self._paused.is_set() and consumer.paused():
             consumer.resume(*consumer.paused())
         batch = consumer.poll(timeout_ms=self.settings.consumer_poll_timeout_ms)
+        # Readiness follows the assignment: lost in a rebalance, not ready until it is back.
         if consumer.assignment():
             self.assigned.set()
+        else:
+            self.assigned.clear()
         if not batch:
             if self._after_batch_pending:
                 self._run_after_batch()

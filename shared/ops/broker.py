@@ -247,13 +247,15 @@ class DlqReader:
 
     def _read_partition(self, tp: TopicPartition, *, start: int) -> Iterator[ParkedMessage]:
         consumer = self._consumer
-        consumer.assign([tp])
         end = consumer.end_offsets([tp])[tp]
+        if end <= consumer.beginning_offsets([tp])[tp]:
+            return  # nothing retained: no fetch to wait for
+        consumer.assign([tp])
         consumer.seek(tp, start)
         # Tansu's end offset can fall short of the last record (design.md): read until a poll
         # comes back empty, not just until the reported end.
         while True:
-            batch = consumer.poll(timeout_ms=_FETCH_TIMEOUT_MS if start < end else 200)
+            batch = consumer.poll(timeout_ms=_FETCH_TIMEOUT_MS if start < end else 100)
             messages = batch.get(tp, [])
             if not messages:
                 return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Integer, Row, String, Table, func, insert, select, update
+from sqlalchemy import Column, Integer, Row, String, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +79,18 @@ def claim_replay(
         .values(claimed_at=now)
     )
     return taken.rowcount == 1
+
+
+def release_replay(session: Session, *, dlq_topic: str, partition: int, offset: int) -> None:
+    """Drop a claim whose publish failed, so the message can be replayed later."""
+    session.execute(
+        delete(dlq_replays).where(
+            dlq_replays.c.dlq_topic == dlq_topic,
+            dlq_replays.c.partition == partition,
+            dlq_replays.c.offset == offset,
+            dlq_replays.c.status == "replaying",
+        )
+    )
 
 
 def mark_replayed(

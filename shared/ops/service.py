@@ -322,9 +322,20 @@ def _replay_one(
     if not claimed:
         report.skipped.append({"id": str(message.id), "reason": "already replayed"})
         return
-    producer.publish_sync(
-        topic=source, key=message.key, value=message.value, headers=message.replay_headers()
-    )
+    try:
+        producer.publish_sync(
+            topic=source, key=message.key, value=message.value, headers=message.replay_headers()
+        )
+    except Exception:
+        # Not published: release the claim, so a retry after the broker is back takes it.
+        with transaction(sessions) as session:
+            repo.release_replay(
+                session,
+                dlq_topic=message.id.topic,
+                partition=message.id.partition,
+                offset=message.id.offset,
+            )
+        raise
     with transaction(sessions) as session:
         repo.mark_replayed(
             session,
@@ -342,8 +353,15 @@ def _replay_one(
 
 def _stream_families(monitor: StreamMonitor) -> Iterable[Metric]:
     sample = monitor.latest()
-    if sample.error is not None and not sample.end:
-        return []
+    up = metrics.gauge(
+        "leadflow_stream_monitor_up",
+        "1 if the last reading of the broker's offsets succeeded, else 0 (offset and lag "
+        "metrics are then left out rather than repeated stale).",
+        [],
+        [(0 if sample.error else 1,)],
+    )
+    if sample.error is not None:
+        return [up]
     lag_rows, committed_rows = [], []
     for group, topics in sample.groups.items():
         for topic in topics:
@@ -356,6 +374,7 @@ def _stream_families(monitor: StreamMonitor) -> Iterable[Metric]:
                     committed_rows.append((group, topic, partition, committed))
     settings = monitor.settings
     return [
+        up,
         metrics.gauge(
             "leadflow_consumer_lag",
             "Records a consumer group has still to consume, per partition (a lower bound on "
