@@ -5,6 +5,7 @@ publishing, served by the same uvicorn on the same machine in the same run; the 
 ratio of the two rates, so it does not depend on how fast this machine happens to be.
 
     make bench            # or: .venv/bin/python -m bench.ingest --requests 3000 --concurrency 64
+                          #     .venv/bin/python -m bench.ingest --workers 2
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ def main() -> None:
     parser.add_argument(
         "--event-ids", action="store_true", help="send client event ids (deduplicated)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="ingest worker processes (leadflow ingest --workers)"
+    )
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
@@ -143,6 +147,8 @@ def main() -> None:
             "LEADFLOW_AUTH": "off",
         }
         ingest = [str(bin_dir / "leadflow"), "ingest", "--port", str(ingest_port)]
+        if args.workers > 1:
+            ingest += ["--workers", str(args.workers)]
         with Server(ingest, port=ingest_port, env=ingest_env):
             rate, lat = asyncio.run(
                 load(
@@ -153,7 +159,10 @@ def main() -> None:
                 )
             )
 
-    print(f"requests={args.requests} concurrency={args.concurrency} event_ids={args.event_ids}")
+    print(
+        f"requests={args.requests} concurrency={args.concurrency} event_ids={args.event_ids} "
+        f"workers={args.workers}"
+    )
     print("| server | events/s | p50 ms | p99 ms |")
     print("| --- | --- | --- | --- |")
     print(

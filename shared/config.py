@@ -259,9 +259,14 @@ class Settings(BaseSettings):
         return f"{topic}{self.dlq_suffix}"
 
     @property
+    def main_topics(self) -> list[str]:
+        """leadflow's topics, without their dead-letter topics."""
+        return [self.topic_touch_events, self.topic_lead_changes, self.topic_actions]
+
+    @property
     def topics(self) -> list[str]:
         """Every topic leadflow produces to, dead-letter topics included."""
-        main = [self.topic_touch_events, self.topic_lead_changes, self.topic_actions]
+        main = self.main_topics
         return main + [self.dlq_topic(t) for t in main]
 
 

@@ -23,7 +23,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE_LATEST"]
@@ -123,6 +123,14 @@ class CachedCollector(Collector):
 def gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[Any, ...]]) -> Metric:
     """A gauge family from `(label values..., value)` rows."""
     family = GaugeMetricFamily(name, doc, labels=labels)
+    for *values, value in rows:
+        family.add_metric([str(v) for v in values], float(value))
+    return family
+
+
+def counter(name: str, doc: str, labels: list[str], rows: Iterable[tuple[Any, ...]]) -> Metric:
+    """A counter family (exposed as `<name>_total`) from `(label values..., value)` rows."""
+    family = CounterMetricFamily(name, doc, labels=labels)
     for *values, value in rows:
         family.add_metric([str(v) for v in values], float(value))
     return family

@@ -4,8 +4,21 @@ the dashboard show (read from scoring's and routing's tables, in the one schema)
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, Integer, Row, String, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    Row,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +40,15 @@ dlq_replays = Table(
     Column("claimed_at", TZDateTime, nullable=False),
     Column("replayed_at", TZDateTime),
 )
+
+
+def _at(dlq_topic: str, partition: int, offset: int) -> Any:
+    """The WHERE clause naming one parked message's row."""
+    return and_(
+        dlq_replays.c.dlq_topic == dlq_topic,
+        dlq_replays.c.partition == partition,
+        dlq_replays.c.offset == offset,
+    )
 
 
 def replays(session: Session, *, dlq_topic: str | None = None) -> dict[tuple[str, int, int], Row]:
@@ -70,9 +92,7 @@ def claim_replay(
     taken = session.execute(
         update(dlq_replays)
         .where(
-            dlq_replays.c.dlq_topic == dlq_topic,
-            dlq_replays.c.partition == partition,
-            dlq_replays.c.offset == offset,
+            _at(dlq_topic, partition, offset),
             dlq_replays.c.status == "replaying",
             dlq_replays.c.claimed_at < stale_before,
         )
@@ -85,10 +105,7 @@ def release_replay(session: Session, *, dlq_topic: str, partition: int, offset: 
     """Drop a claim whose publish failed, so the message can be replayed later."""
     session.execute(
         delete(dlq_replays).where(
-            dlq_replays.c.dlq_topic == dlq_topic,
-            dlq_replays.c.partition == partition,
-            dlq_replays.c.offset == offset,
-            dlq_replays.c.status == "replaying",
+            _at(dlq_topic, partition, offset), dlq_replays.c.status == "replaying"
         )
     )
 
@@ -99,11 +116,7 @@ def mark_replayed(
     """Record that the message was re-published."""
     session.execute(
         update(dlq_replays)
-        .where(
-            dlq_replays.c.dlq_topic == dlq_topic,
-            dlq_replays.c.partition == partition,
-            dlq_replays.c.offset == offset,
-        )
+        .where(_at(dlq_topic, partition, offset))
         .values(status="replayed", replayed_at=now)
     )
 

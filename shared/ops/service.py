@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
@@ -38,7 +38,7 @@ def streams_report(*, monitor: StreamMonitor, replayed: dict[str, int]) -> dict[
     sample = monitor.latest()
     history = monitor.history()
     settings = monitor.settings
-    dlq_topics = {settings.dlq_topic(t): t for t in settings.topics if t in _main(settings)}
+    dlq_topics = {settings.dlq_topic(t): t for t in settings.main_topics}
     topics = []
     for topic in monitor.topics:
         readers = [g for g, ts in sample.groups.items() if topic in ts]
@@ -74,22 +74,9 @@ def streams_report(*, monitor: StreamMonitor, replayed: dict[str, int]) -> dict[
             "events_per_s_1m": _round(
                 streams.rate_per_s(history, topic=topic, window_ms=RATE_WINDOW_MS)
             ),
-            "last_event_at": _iso_ms(
-                max((sample.last_event_ms.get((topic, p["partition"])) or 0) for p in partitions)
-                or None
-                if partitions
-                else None
-            ),
+            "last_event_at": _iso_ms(streams.newest_event_ms(sample, topic=topic)),
             "groups": [
-                {
-                    "group": group,
-                    "lag": sum(
-                        (g["lag"] or 0)
-                        for p in partitions
-                        for g in p["groups"]
-                        if g["group"] == group
-                    ),
-                }
+                {"group": group, "lag": streams.topic_lag(sample, group=group, topic=topic)}
                 for group in readers
             ],
             "partitions": partitions,
@@ -108,10 +95,6 @@ def streams_report(*, monitor: StreamMonitor, replayed: dict[str, int]) -> dict[
         "broker": monitor.broker().as_dict(),
         "topics": topics,
     }
-
-
-def _main(settings: Settings) -> list[str]:
-    return [settings.topic_touch_events, settings.topic_lead_changes, settings.topic_actions]
 
 
 def _round(value: float | None) -> float | None:
@@ -144,7 +127,7 @@ def overview(*, monitor: StreamMonitor, session: Session) -> dict[str, Any]:
         "sample_error": sample.error,
         "throughput": [
             {"topic": topic, "points": streams.throughput_series(history, topic=topic)}
-            for topic in _main(settings)
+            for topic in settings.main_topics
         ],
         "lag": lag,
         "dlq": [
@@ -154,7 +137,7 @@ def overview(*, monitor: StreamMonitor, session: Session) -> dict[str, Any]:
                 "depth": streams.topic_depth(sample, topic=settings.dlq_topic(topic)),
                 "replayed": replayed.get(settings.dlq_topic(topic), 0),
             }
-            for topic in _main(settings)
+            for topic in settings.main_topics
         ],
         "actions": [
             {"kind": kind, "status": status, "count": count}
@@ -181,7 +164,7 @@ class DlqError(ValueError):
 def dlq_topic_of(settings: Settings, topic: str | None) -> list[str]:
     """The dead-letter topics a `topic` argument means: a DLQ topic itself, the DLQ of a main
     topic, or (None) every DLQ."""
-    main = _main(settings)
+    main = settings.main_topics
     dlqs = [settings.dlq_topic(t) for t in main]
     if topic is None:
         return dlqs
@@ -303,7 +286,7 @@ def _replay_one(
     report: ReplayReport,
 ) -> None:
     source = message.source_topic
-    if source is None or source not in _main(settings):
+    if source is None or source not in settings.main_topics:
         report.skipped.append({"id": str(message.id), "reason": "no known origin topic"})
         return
     at = now()
@@ -400,17 +383,10 @@ def _stream_families(monitor: StreamMonitor) -> Iterable[Metric]:
             ["topic"],
             [
                 (settings.dlq_topic(t), streams.topic_depth(sample, topic=settings.dlq_topic(t)))
-                for t in _main(settings)
+                for t in settings.main_topics
             ],
         ),
     ]
-
-
-def _counter(name: str, doc: str, labels: list[str], rows: Iterable[tuple[Any, ...]]) -> Metric:
-    family = CounterMetricFamily(name, doc, labels=labels)
-    for *values, value in rows:
-        family.add_metric([str(v) for v in values], float(value))
-    return family
 
 
 def _routing_families(sessions: sessionmaker[Session]) -> Iterable[Metric]:
@@ -425,13 +401,13 @@ def _routing_families(sessions: sessionmaker[Session]) -> Iterable[Metric]:
             ["kind", "status"],
             actions,
         ),
-        _counter(
+        metrics.counter(
             "leadflow_action_deferrals",
             "Times actions were deferred (frequency cap), by kind.",
             ["kind"],
             sorted(deferrals.items()),
         ),
-        _counter(
+        metrics.counter(
             "leadflow_sla_breaches",
             "Assignments whose SLA was breached, by team.",
             ["team"],

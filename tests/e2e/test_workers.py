@@ -22,10 +22,10 @@ def accepted_total(port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if (
-                sample.name == "leadflow_ingest_requests_total"
-                and sample.labels == {"source": "native", "status": "202"}
-            ):
+            if sample.name == "leadflow_ingest_requests_total" and sample.labels == {
+                "source": "native",
+                "status": "202",
+            }:
                 return sample.value
     return 0.0
 

@@ -79,6 +79,19 @@ def lag(sample: Sample, *, group: str, topic: str, partition: int) -> int | None
     return max(0, end - start)
 
 
+def topic_lag(sample: Sample, *, group: str, topic: str) -> int:
+    """A group's lag over every partition of a topic."""
+    return sum(
+        lag(sample, group=group, topic=topic, partition=p) or 0
+        for p in partitions_of(sample, topic)
+    )
+
+
+def newest_event_ms(sample: Sample, *, topic: str) -> int | None:
+    """The newest record time seen on any partition of a topic, or None."""
+    return max((at for (t, _), at in sample.last_event_ms.items() if t == topic), default=None)
+
+
 def topic_depth(sample: Sample, *, topic: str) -> int:
     """Records retained in a topic (end minus beginning, over its partitions)."""
     return sum(

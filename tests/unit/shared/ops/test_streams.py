@@ -12,10 +12,12 @@ from shared.ops.domain.streams import (
     broker_kind,
     lag,
     lag_series,
+    newest_event_ms,
     partitions_of,
     rate_per_s,
     throughput_series,
     topic_depth,
+    topic_lag,
 )
 
 TOPIC = "leadflow.touch-events"
@@ -334,3 +336,28 @@ def test_lag_series_skips_error_samples_and_readings_without_the_partition() -> 
 
 def test_lag_series_of_an_empty_history_is_empty() -> None:
     assert lag_series([], group=GROUP, topic=TOPIC, partition=0) == []
+
+
+def test_topic_lag_adds_up_the_partitions_of_that_topic_only() -> None:
+    sample = Sample(
+        at_ms=0,
+        beginning={("t", 0): 0, ("t", 1): 0, ("u", 0): 0},
+        end={("t", 0): 5, ("t", 1): 3, ("u", 0): 9},
+        groups={"g": ["t"]},
+        committed={("g", "t", 0): 4, ("g", "t", 1): 7},
+    )
+    # 1 behind on partition 0; committed past the (under-reported) end on 1 counts as 0.
+    assert topic_lag(sample, group="g", topic="t") == 1
+
+
+def test_newest_event_is_the_latest_over_the_topics_partitions() -> None:
+    sample = Sample(
+        at_ms=0,
+        beginning={},
+        end={},
+        groups={},
+        committed={},
+        last_event_ms={("t", 0): 100, ("t", 1): 250, ("u", 0): 999},
+    )
+    assert newest_event_ms(sample, topic="t") == 250
+    assert newest_event_ms(sample, topic="none") is None
