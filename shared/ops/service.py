@@ -161,7 +161,7 @@ class DlqError(ValueError):
     """A DLQ request that names no dead-letter topic or a bad message id."""
 
 
-def dlq_topic_of(settings: Settings, topic: str | None) -> list[str]:
+def dlq_topic_of(*, settings: Settings, topic: str | None) -> list[str]:
     """The dead-letter topics a `topic` argument means: a DLQ topic itself, the DLQ of a main
     topic, or (None) every DLQ."""
     main = settings.main_topics
@@ -185,7 +185,7 @@ def list_dlq(
     include_replayed: bool = True,
 ) -> dict[str, Any]:
     """Parked messages with error and origin, oldest first per partition, one page at a time."""
-    topics = dlq_topic_of(settings, topic)
+    topics = dlq_topic_of(settings=settings, topic=topic)
     after = _parse_id(cursor, "cursor") if cursor else None
     if after is not None and after.topic not in topics:
         raise DlqError(f"cursor: {cursor!r} is not a position in {topics}")
@@ -197,7 +197,7 @@ def list_dlq(
         for dlq in topics:
             if after is not None and topics.index(dlq) < topics.index(after.topic):
                 continue
-            for message in reader.read(topic=dlq, after=after if after else None):
+            for message in reader.read(topic=dlq, after=after):
                 row = done.get((dlq, message.id.partition, message.id.offset))
                 replayed_at = (
                     row.replayed_at.isoformat() if row is not None and row.replayed_at else None
@@ -251,11 +251,10 @@ def replay_dlq(
     with DlqReader(settings=settings) as reader:
         if ids:
             wanted = [_parse_id(i, "ids") for i in ids]
-            allowed = set(dlq_topic_of(settings, topic)) if topic else None
+            # dlq_topic_of(topic=None) is every DLQ, so this also refuses foreign topics.
+            allowed = set(dlq_topic_of(settings=settings, topic=topic))
             for w in wanted:
-                if w.topic not in dlq_topic_of(settings, None) or (
-                    allowed and w.topic not in allowed
-                ):
+                if w.topic not in allowed:
                     raise DlqError(f"ids: {str(w)!r} is not in a leadflow dead-letter topic")
             found = reader.read_ids(wanted)
             messages: Iterable[ParkedMessage] = [found[w] for w in wanted if w in found]
@@ -263,7 +262,11 @@ def replay_dlq(
                 {"id": str(w), "reason": "no such message"} for w in wanted if w not in found
             ]
         else:
-            messages = (m for dlq in dlq_topic_of(settings, topic) for m in reader.read(topic=dlq))
+            messages = (
+                m
+                for dlq in dlq_topic_of(settings=settings, topic=topic)
+                for m in reader.read(topic=dlq)
+            )
         for message in messages:
             _replay_one(
                 message=message,
