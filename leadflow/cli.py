@@ -64,21 +64,24 @@ def _exclusive(name: str, what: str) -> Iterator[None]:
         handle.close()
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
+    """The uvicorn options every leadflow server shares."""
+    return {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        # uvicorn's own formatters would bypass ours (and the email redaction); without them
+        # its loggers propagate to the root handler.
+        "log_config": None,
+    }
+
+
 def _serve(app: object, *, settings: Settings) -> None:
     """Serve the app with uvicorn until SIGINT or SIGTERM."""
     import uvicorn
 
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.log_level.lower(),
-        lifespan="off",
-        access_log=False,
-        # uvicorn's own formatters would bypass ours (and the email redaction); without them
-        # its loggers propagate to the root handler.
-        log_config=None,
-    )
+    config = uvicorn.Config(app, lifespan="off", **_uvicorn_options(settings))  # type: ignore[arg-type]
     uvicorn.Server(config).run()
 
 
@@ -258,12 +261,8 @@ def _serve_workers(name: str, *, settings: Settings) -> None:
             f"leadflow.worker:{name}",
             factory=True,
             workers=settings.http_workers,
-            host=settings.http_host,
-            port=settings.http_port,
-            log_level=settings.log_level.lower(),
             lifespan="on",
-            access_log=False,
-            log_config=None,
+            **_uvicorn_options(settings),  # type: ignore[arg-type]
         )
 
 

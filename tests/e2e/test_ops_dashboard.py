@@ -128,6 +128,19 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         process.wait(timeout=10)
 
 
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[tuple[Page, PageLog]]:
+    """A fresh browser context and page, recording what the page reports; closed after."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log = PageLog()
+    log.attach(page)
+    try:
+        yield page, log
+    finally:
+        context.close()
+
+
 def wait_for_charts(page: Page, timeout_ms: float = 20_000) -> None:
     """Wait until the throughput and leads charts each draw at least one series."""
     page.wait_for_function(
@@ -141,56 +154,44 @@ def wait_for_charts(page: Page, timeout_ms: float = 20_000) -> None:
 
 
 def test_dashboard_draws_live_charts_from_the_key_in_the_fragment_without_console_errors(
-    browser: Browser, system: System, tmp_path: Path
+    tab: tuple[Page, PageLog], system: System, tmp_path: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    try:
-        page.goto(f"{system.base}/ops#key={system.key}")
-        wait_for_charts(page)
+    page, log = tab
+    page.goto(f"{system.base}/ops#key={system.key}")
+    wait_for_charts(page)
 
-        assert system.key not in page.url, "the key stayed in the address bar"
-        assert not [url for url in log.requests if system.key in url], "the key went into a URL"
-        assert page.evaluate("() => sessionStorage.getItem('leadflow.ops.key')") == system.key
-        for name in CHARTS:
-            assert page.locator(f"#chart-{name}").count() == 1, f"no #chart-{name}"
-        lines = page.locator("#chart-throughput svg path[data-label]").count()
-        assert lines >= 1, "the throughput chart has no line"
-        assert page.locator("#chart-leads svg rect[data-label]").count() >= 1
-        expect(page.locator("#status")).to_have_text(re.compile(r"updated \d\d:\d\d:\d\d"))
-        assert "leadflow dlq replay" in page.locator("#section-dlq").inner_text()
-        assert page.locator("#broker").inner_text().strip() != ""
-        assert page.locator("#error").is_hidden()
-        # Two more refreshes (every 2 s) must not raise anything either.
-        page.wait_for_timeout(4_500)
-        page.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
-        print(f"screenshot: {tmp_path / 'ops.png'}")
-        assert log.problems() == []
-    finally:
-        context.close()
+    assert system.key not in page.url, "the key stayed in the address bar"
+    assert not [url for url in log.requests if system.key in url], "the key went into a URL"
+    assert page.evaluate("() => sessionStorage.getItem('leadflow.ops.key')") == system.key
+    for name in CHARTS:
+        assert page.locator(f"#chart-{name}").count() == 1, f"no #chart-{name}"
+    lines = page.locator("#chart-throughput svg path[data-label]").count()
+    assert lines >= 1, "the throughput chart has no line"
+    assert page.locator("#chart-leads svg rect[data-label]").count() >= 1
+    expect(page.locator("#status")).to_have_text(re.compile(r"updated \d\d:\d\d:\d\d"))
+    assert "leadflow dlq replay" in page.locator("#section-dlq").inner_text()
+    assert page.locator("#broker").inner_text().strip() != ""
+    assert page.locator("#error").is_hidden()
+    # Two more refreshes (every 2 s) must not raise anything either.
+    page.wait_for_timeout(4_500)
+    page.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
+    print(f"screenshot: {tmp_path / 'ops.png'}")
+    assert log.problems() == []
 
 
 def test_dashboard_without_a_key_asks_for_one_and_draws_charts_once_given(
-    browser: Browser, system: System, tmp_path: Path
+    tab: tuple[Page, PageLog], system: System, tmp_path: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    try:
-        page.goto(f"{system.base}/ops")
-        form = page.locator("#key-form")
-        form.wait_for(state="visible", timeout=10_000)
-        page.screenshot(path=str(tmp_path / "ops-key-form.png"), full_page=True)
+    page, log = tab
+    page.goto(f"{system.base}/ops")
+    form = page.locator("#key-form")
+    form.wait_for(state="visible", timeout=10_000)
+    page.screenshot(path=str(tmp_path / "ops-key-form.png"), full_page=True)
 
-        page.fill("#key-input", system.key)
-        page.click("#key-form button[type=submit]")
-        wait_for_charts(page)
+    page.fill("#key-input", system.key)
+    page.click("#key-form button[type=submit]")
+    wait_for_charts(page)
 
-        assert form.is_hidden()
-        assert not [url for url in log.requests if system.key in url], "the key went into a URL"
-        assert log.problems(allowed=(EXPECTED_401,)) == []
-    finally:
-        context.close()
+    assert form.is_hidden()
+    assert not [url for url in log.requests if system.key in url], "the key went into a URL"
+    assert log.problems(allowed=(EXPECTED_401,)) == []
