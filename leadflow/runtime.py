@@ -46,8 +46,16 @@ def wait_for_topics(*, settings: Settings, timeout_s: float = 30.0) -> None:
 class Runtime:
     """Starts and stops what a leadflow process runs; `app` serves its HTTP routes."""
 
-    def __init__(self, *, settings: Settings, services: Iterable[str], migrate: bool = False):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        services: Iterable[str],
+        migrate: bool = False,
+        broker_details: dict[str, object] | None = None,
+    ):
         self.settings = settings
+        self.broker_details = dict(broker_details or {})
         self.services = [s for s in SERVICES if s in set(services)]
         self.migrate = migrate
         self.resources: Resources | None = None
@@ -85,6 +93,7 @@ class Runtime:
             producer=producer,
             consumers=consumers,
             monitor=monitor,
+            broker_details=self.broker_details,
             metrics=runtime_registry(
                 settings=settings, monitor=monitor, sessions=sessions, services=self.services
             ),
@@ -136,8 +145,46 @@ class Runtime:
             for loop in self.resources.consumers
         )
 
+    def drain(self, *, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) until every consumer has committed past each record this
+        process published to the topics it consumes; True if they all caught up.
+
+        Called after HTTP has stopped taking events, so the target no longer moves except by
+        the consumers' own output (scoring's outbox feeds routing). The published offsets come
+        from the producer's acks, so this is exact on Tansu too, whose end offsets are not.
+        """
+        resources = self.resources
+        if resources is None or resources.producer is None or not resources.consumers:
+            return True
+        producer = resources.producer
+        deadline = time.monotonic() + timeout_s
+        while True:
+            published = producer.acked_offsets()
+            if all(loop.caught_up_with(published) for loop in resources.consumers):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def backlog(self) -> int:
+        """Records this process published that its consumers have not committed yet."""
+        resources = self.resources
+        if resources is None or resources.producer is None:
+            return 0
+        published = resources.producer.acked_offsets()
+        behind = 0
+        for loop in resources.consumers:
+            committed = loop.committed_offsets()
+            behind += sum(
+                max(0, end - committed.get(tp, 0))
+                for tp, end in published.items()
+                if tp[0] in loop.topics
+            )
+        return behind
+
     def stop(self, *, timeout_s: float = 10.0) -> None:
-        """Stop consumers (finishing their batch), flush the producer, close the database."""
+        """Stop consumers (finishing their batch, leaving their groups), then the stream
+        monitor, then flush and close the producer, then the database."""
         resources, self.resources = self.resources, None
         if resources is None:
             return

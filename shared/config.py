@@ -11,8 +11,9 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Kafka's own default; the embedded mode and the tests shorten it because Tansu only lets a
-# consumer join its group after about half the session timeout (see ../shared/design.md).
+# Kafka's own default. Tansu workaround, for the embedded mode only: Tansu lets a consumer join
+# its group only after about half the session timeout (../shared/design.md), so `leadflow up`
+# with its own Tansu uses EMBEDDED_SESSION_TIMEOUT_MS unless the setting is given.
 KAFKA_DEFAULT_SESSION_TIMEOUT_MS = 45_000
 EMBEDDED_SESSION_TIMEOUT_MS = 6_000
 
@@ -96,6 +97,9 @@ class Settings(BaseSettings):
     # (0: a free one).
     tansu_bin: str | None = None
     broker_port: int = Field(0, ge=0, le=65_535)
+    # On Ctrl-C, `leadflow up` stops taking events, then waits at most this long for its
+    # consumers to catch up before it stops them and the broker (0: do not wait).
+    shutdown_drain_s: Duration = Field(10.0, ge=0, le=600)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object per line (for log shippers) or plain text; emails are hashed in both.

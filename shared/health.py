@@ -51,10 +51,15 @@ def readyz(resources: ResourcesDep) -> JSONResponse:
             return None
         return f"Kafka broker {resources.settings.kafka_bootstrap_servers} is not reachable"
 
+    broker_check = _check("broker", broker)
+    broker_check["details"] = {
+        "bootstrap_servers": resources.settings.kafka_bootstrap_servers,
+        **resources.broker_details,
+    }
     checks = [
         _check("database", database),
         _check("migrations", migrations),
-        _check("broker", broker),
+        broker_check,
     ]
     for loop in resources.consumers:
         checks.append(

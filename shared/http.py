@@ -34,6 +34,9 @@ class Resources:
     producer: AsyncProducer | None = None
     consumers: list[ConsumerLoop] = field(default_factory=list)
     monitor: StreamMonitor | None = None
+    # What /readyz says of the broker besides reachability (e.g. the embedded one keeps
+    # nothing across restarts).
+    broker_details: dict[str, Any] = field(default_factory=dict)
     # The scrape-time metrics of this process (lag, DLQ depth, actions, leads).
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     # Per-service process state (e.g. ingest's idempotency store), created on first use.

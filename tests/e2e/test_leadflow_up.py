@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -13,8 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from leadflow.embedded import free_port, port_is_open
+from shared.db import make_engine
 
 pytestmark = pytest.mark.e2e
 
@@ -95,6 +99,8 @@ def leadflow_up(clean_db: str, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Its own process group, like a job in a terminal: ctrl_c() signals the whole group.
+        start_new_session=True,
     )
     output = Output(process)
     try:
@@ -106,12 +112,21 @@ def leadflow_up(clean_db: str, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
         process.wait(timeout=10)
 
 
+def ctrl_c(process: subprocess.Popen) -> None:
+    """What Ctrl-C in a terminal does: SIGINT to every process of the foreground group."""
+    os.killpg(os.getpgid(process.pid), signal.SIGINT)
+
+
 def stop_and_check(process: subprocess.Popen, port: int, sig: signal.Signals) -> None:
-    """Send `sig`; the process, its broker and its port must all be gone within seconds."""
+    """Send `sig` (SIGINT as Ctrl-C does, to the process group); the process, its broker and
+    its port must all be gone within seconds."""
     brokers = children(process.pid)
     assert brokers, "leadflow up started no broker process"
-    process.send_signal(sig)
-    process.wait(timeout=15)
+    if sig == signal.SIGINT:
+        ctrl_c(process)
+    else:
+        process.send_signal(sig)
+    process.wait(timeout=30)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(pid) for pid in brokers):
         time.sleep(0.1)
@@ -146,6 +161,85 @@ def test_leadflow_up_serves_the_pipeline_and_ctrl_c_leaves_nothing_running(leadf
 
     stop_and_check(process, port, signal.SIGINT)
     assert process.returncode in (0, 130)
+
+
+def log_records(lines: list[str]) -> list[dict]:
+    """The JSON log records among a process's output lines (banners are plain text)."""
+    records = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and "level" in record:
+                records.append(record)
+    return records
+
+
+def count_rows(database_url: str, table: str) -> int:
+    """Rows in one of leadflow's tables."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_ctrl_c_processes_every_accepted_event_then_stops_broker_last_logging_no_error(
+    leadflow_up, clean_db
+):
+    process, port, output = leadflow_up
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {output.dev_key()}"}
+    tag = os.urandom(3).hex()
+    events = [
+        {
+            "type": "pricing_viewed",
+            "event_id": f"drain-{tag}-{i}",
+            "lead": {"email": f"drain{i}-{tag}@acme.example", "job_title": "Head of IT"},
+        }
+        for i in range(300)
+    ]
+    response = httpx.post(f"{base}/v1/events/batch", json=events, headers=headers, timeout=30)
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 300
+    # Ctrl-C at once: scoring has far from caught up with 300 events yet.
+    stop_and_check(process, port, signal.SIGINT)
+    assert process.returncode in (0, 130)
+
+    # Nothing accepted was lost: every event stored, every lead given an owner.
+    assert count_rows(clean_db, "touches") == 300
+    assert count_rows(clean_db, "assignments") == 300
+    records = log_records(output.lines)
+    messages = [r["message"] for r in records]
+    errors = [r for r in records if r["level"] in ("ERROR", "CRITICAL")]
+    assert errors == [], "Ctrl-C logged errors:\n" + "\n".join(map(json.dumps, errors))
+    assert not any("Traceback" in line for line in output.lines), "".join(output.lines)
+    assert any(m.startswith("stopping: waiting up to") for m in messages), messages
+    assert "stopping: the consumers have caught up" in messages
+    # HTTP first (uvicorn), then the consumers, then the broker.
+    order = [
+        next(i for i, m in enumerate(messages) if m.startswith(start) and m.endswith(end))
+        for start, end in (
+            ("Shutting down", ""),
+            ("stopping: the consumers have caught up", ""),
+            ("consumer scoring stopped", ""),
+            ("consumer routing stopped", ""),
+            ("embedded Tansu broker on", "stopped"),
+        )
+    ]
+    assert order == sorted(order), messages
+
+
+def test_embedded_broker_is_said_to_keep_nothing_across_restarts(leadflow_up):
+    _process, port, output = leadflow_up
+    banner = "".join(output.lines)
+    assert "in memory only" in banner and "gone when leadflow up stops" in banner
+    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()
+    broker = next(c for c in ready["checks"] if c["name"] == "broker")
+    assert broker["ok"] is True
+    assert broker["details"]["embedded"] is True
+    assert broker["details"]["persistent"] is False
+    assert "in memory only" in broker["details"]["note"]
 
 
 def test_sigterm_stops_leadflow_up_and_its_broker(leadflow_up):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,20 @@ def test_checkers_report_unknown_variables_bad_values_and_bad_commands() -> None
     assert len(invalid_settings(compose)) == 1
     assert command_error(["ingest", "--no-such-option"]) is not None
     assert command_error(["not-a-command"]) is not None
+
+
+def test_compose_runs_the_kafka_release_the_tests_run_on():
+    pom = (COMPOSE_FILE.parent / "tests" / "kafka" / "pom.xml").read_text()
+    version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert version is not None
+    kafka = load_compose()["services"]["kafka"]
+    assert kafka["image"] == f"apache/kafka:{version.group(1)}"
+
+
+def test_compose_kafka_keeps_its_log_in_a_volume():
+    compose = load_compose()
+    kafka = compose["services"]["kafka"]
+    log_dir = service_env(kafka)["KAFKA_LOG_DIRS"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in kafka["volumes"]}
+    assert log_dir in mounts
+    assert mounts[log_dir] in compose["volumes"], "the Kafka log must be a named volume"

@@ -31,7 +31,10 @@ class BrokerInfo:
 
     @property
     def end_offsets_exact(self) -> bool:
-        """False on Tansu, whose end offsets are under-reported (design.md)."""
+        """False on Tansu, whose end offsets are under-reported (design.md); true on Kafka.
+
+        Only the embedded mode runs on Tansu; the caveat (and TANSU_NOTE) exists for it.
+        """
         return self.kind != "tansu"
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +79,8 @@ def lag(sample: Sample, *, group: str, topic: str, partition: int) -> int | None
         return None
     committed = sample.committed.get((group, topic, partition))
     start = committed if committed is not None else sample.beginning.get((topic, partition), 0)
+    # Kafka's end offset is never behind a committed offset; the clamp is for Tansu (embedded
+    # mode), whose under-reported end can be.
     return max(0, end - start)
 
 

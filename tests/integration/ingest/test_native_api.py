@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from leadflow.embedded import EmbeddedBroker, resolve_tansu_bin
 from leadflow.runtime import Runtime
 from services.ingest import repository
 from shared.config import Settings
-from tests.conftest import make_key
+from tests.conftest import Broker, make_key
 from tests.integration.ingest.conftest import read_topic
 
 pytestmark = pytest.mark.integration
@@ -165,11 +164,16 @@ async def test_openapi_documents_every_ingest_path_with_examples(ingest):
     assert "examples" in str(spec["components"]["schemas"]["TouchEventIn"])
 
 
-async def test_event_is_refused_with_503_when_the_broker_is_gone(settings: Settings, tmp_path):
+async def test_event_is_refused_with_503_when_the_broker_is_gone(
+    settings: Settings, private_broker: Broker
+):
     # A broker of this test's own: stopping the shared one would break the other tests.
-    private = EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=tmp_path / "tansu.log")
+    private = private_broker
     own = settings.model_copy(
-        update={"kafka_bootstrap_servers": private.start(), "kafka_publish_timeout_s": 2.0}
+        update={
+            "kafka_bootstrap_servers": private.bootstrap_servers,
+            "kafka_publish_timeout_s": 2.0,
+        }
     )
     runtime = Runtime(settings=own, services=("ingest",))
     app = runtime.start()
@@ -180,7 +184,7 @@ async def test_event_is_refused_with_503_when_the_broker_is_gone(settings: Setti
         ) as client:
             body = event()
             assert (await client.post("/v1/events", json=body, headers=headers)).status_code == 202
-            private.stop()
+            private.stop(timeout_s=1.0)
             batch = [event(), event()]
             response = await client.post("/v1/events/batch", json=batch, headers=headers)
             assert response.status_code == 503

@@ -14,9 +14,8 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from leadflow.embedded import EmbeddedBroker
 from shared.config import Settings
-from tests.conftest import unique_settings
+from tests.conftest import Broker, unique_settings
 
 T = TypeVar("T")
 
@@ -25,7 +24,7 @@ SAMPLE_INTERVAL_S = 0.3
 
 
 @pytest.fixture
-def settings(broker: EmbeddedBroker, clean_db: str) -> Settings:
+def settings(broker: Broker, clean_db: str) -> Settings:
     """The shared broker and clean database; a fast stream monitor, uncached DB metrics."""
     return ops_settings(bootstrap=broker.bootstrap_servers, database_url=clean_db)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 
 import httpx
 import pytest
@@ -117,3 +118,52 @@ async def test_lag_grows_while_the_consumer_is_paused_and_drains_after(
         assert response.status_code == 200
         assert [lead["email"] for lead in response.json()["items"]] == [email]
     assert loop.processed == 5
+
+
+async def test_lag_of_records_sharing_a_batch_is_exact_on_kafka_and_a_lower_bound_on_tansu(
+    client: httpx.AsyncClient, runtime: Runtime, settings: Settings, broker_kind: str
+):
+    touch, scoring = settings.topic_touch_events, settings.group_scoring
+    loop = scoring_loop(runtime)
+
+    async def scoring_lag() -> int | None:
+        return group_lag(topic_entry(await streams(client), touch), scoring)
+
+    await eventually(lambda: _equals(scoring_lag(), 0), what="no lag before any event")
+    loop.pause()
+    await wait_until_paused(loop)
+    # One request of 40 events: the producer sends them in a few record batches, so many
+    # records share a batch (Tansu then reports only the base offset of its newest batch + 1).
+    events = [{"type": "page_view", "lead": {"email": f"b{i}@acme.example"}} for i in range(40)]
+    response = await client.post("/v1/events/batch", json=events)
+    assert response.status_code == 202 and response.json()["accepted"] == 40
+
+    if broker_kind == "kafka":
+        await eventually(lambda: _equals(scoring_lag(), 40), what="scoring's lag of exactly 40")
+
+        async def metric_says_40() -> bool:
+            samples = await scrape(client)
+            return total(samples, "leadflow_consumer_lag", group=scoring, topic=touch) == 40
+
+        await eventually(metric_says_40, what="leadflow_consumer_lag summing to exactly 40")
+        report = await streams(client)
+        assert report["broker"]["end_offsets_exact"] is True
+        ends = sum(p["end_offset"] for p in topic_entry(report, touch)["partitions"])
+        assert ends == 40
+    else:
+        # Tansu: some lag shows, but never more than the truth, and the report says so.
+        async def some_lag() -> bool:
+            value = await scoring_lag()
+            return value is not None and value > 0
+
+        await eventually(some_lag, what="some lag on Tansu")
+        assert 0 < (await scoring_lag() or 0) <= 40
+        assert (await streams(client))["broker"]["end_offsets_exact"] is False
+
+    loop.resume()
+    await eventually(lambda: _equals(scoring_lag(), 0), what="scoring's lag draining to 0")
+    assert loop.processed == 40
+
+
+async def _equals(value: Awaitable[int | None], expected: int) -> bool:
+    return await value == expected

@@ -12,12 +12,12 @@ import pytest
 from fastapi import FastAPI
 
 from leadflow.app import create_app
-from leadflow.embedded import EmbeddedBroker, resolve_tansu_bin
 from leadflow.runtime import Runtime
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.http import Resources
 from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from tests.conftest import Broker
 from tests.integration.ops.conftest import eventually, ops_settings, rows, scrape
 
 pytestmark = pytest.mark.integration
@@ -36,10 +36,11 @@ def checks_of(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in body["checks"]}
 
 
-async def test_readiness_flips_to_503_naming_the_broker_when_it_stops(clean_db: str):
+async def test_readiness_flips_to_503_naming_the_broker_when_it_stops(
+    clean_db: str, private_broker: Broker
+):
     # A broker of its own: stopping the session's broker would break every later test.
-    own = EmbeddedBroker(binary=resolve_tansu_bin(None))
-    own.start()
+    own = private_broker
     runtime: Runtime | None = None
     try:
         settings = ops_settings(
@@ -60,7 +61,7 @@ async def test_readiness_flips_to_503_naming_the_broker_when_it_stops(clean_db: 
             assert {"consumer:scoring", "consumer:routing"} <= names
             assert all(c["ok"] for c in body["checks"])
 
-            own.stop(timeout_s=1.0)  # Tansu lingers after SIGTERM; a kill is as good here
+            own.stop(timeout_s=1.0)  # a kill is as good as a clean stop here
 
             async def not_ready() -> dict[str, Any] | None:
                 response = await http.get("/readyz")

@@ -6,12 +6,12 @@ import pytest
 from kafka import KafkaConsumer
 from sqlalchemy import func, select
 
-from leadflow.embedded import EmbeddedBroker, resolve_tansu_bin
 from shared import outbox
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory, transaction
 from shared.db import outbox as outbox_table
 from shared.kafka import AsyncProducer, PublishError, ensure_topics
+from tests.conftest import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +63,19 @@ def test_committed_messages_are_published_in_order_and_removed(settings: Setting
     assert values == [(b"change-0", b"e0"), (b"change-1", b"e1"), (b"change-2", b"e2")]
 
 
-def test_messages_stay_in_the_outbox_when_the_broker_is_unreachable(settings: Settings, tmp_path):
+def test_messages_stay_in_the_outbox_when_the_broker_is_unreachable(
+    settings: Settings, private_broker: Broker
+):
     sessions = make_session_factory(make_engine(settings.database_url))
     # A broker of this test's own, so stopping it does not disturb the shared one.
-    private = EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=tmp_path / "tansu.log")
     own = settings.model_copy(
-        update={"kafka_bootstrap_servers": private.start(), "kafka_publish_timeout_s": 2.0}
+        update={
+            "kafka_bootstrap_servers": private_broker.bootstrap_servers,
+            "kafka_publish_timeout_s": 2.0,
+        }
     )
     producer = AsyncProducer(settings=own)
-    private.stop()
+    private_broker.stop(timeout_s=1.0)
     with transaction(sessions) as session:
         outbox.enqueue(session, topic=settings.topic_lead_changes, key=None, value=b"v")
     try:
