@@ -155,7 +155,10 @@ def _run_runtime(
         # HTTP has stopped taking events (uvicorn returned); let the consumers catch up with
         # what was accepted, then stop them, the producer and (by our caller) the broker.
         if drain and runtime.resources is not None:
-            _drain(runtime, timeout_s=runtime.settings.shutdown_drain_s)
+            try:
+                _drain(runtime, timeout_s=runtime.settings.shutdown_drain_s)
+            except KeyboardInterrupt:
+                log.warning("stopping at once (a second Ctrl-C): not waiting for the consumers")
         runtime.stop()
 
 

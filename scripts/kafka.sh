@@ -25,8 +25,11 @@ fetch)
         rm -rf "$cache/libs"
         mkdir -p "$cache"
         echo "scripts/kafka.sh: fetching Apache Kafka $version from Maven Central into $cache/libs" >&2
-        mvn --batch-mode --quiet -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-            -DincludeScope=runtime -DoutputDirectory="$cache/libs" >&2
+        if ! mvn --batch-mode --quiet -f "$pom" dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$cache/libs" >"$cache/mvn.log" 2>&1; then
+            cat "$cache/mvn.log" >&2
+            exit 1
+        fi
         echo "$sum" >"$cache/.fetched"
     fi
     echo "$cache/libs"

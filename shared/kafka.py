@@ -32,8 +32,11 @@ class PoisonMessage(Exception):
     """A record that can never be processed (malformed, invalid): straight to the DLQ."""
 
 
-def ensure_topics(*, settings: Settings, topics: Iterable[str] | None = None) -> None:
-    """Create leadflow's topics where missing; existing ones are left as they are."""
+def ensure_topics(
+    *, settings: Settings, topics: Iterable[str] | None = None, timeout_s: float = 15.0
+) -> None:
+    """Create leadflow's topics where missing (existing ones are left as they are), and return
+    once the broker's metadata shows every partition of each with a leader."""
     wanted = list(topics or settings.topics)
     admin = KafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.kafka_client_id}-admin"
@@ -49,8 +52,29 @@ def ensure_topics(*, settings: Settings, topics: Iterable[str] | None = None) ->
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
+            # Kafka answers CreateTopics before every broker's metadata has the new topics; a
+            # consumer that joins its group in between is assigned nothing and waits for its
+            # next metadata refresh (minutes). Wait for the partitions and their leaders.
+            _wait_for_leaders(admin, [t.name for t in missing], timeout_s=timeout_s)
     finally:
         admin.close()
+
+
+def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics(topics)
+        if len(described) == len(topics) and all(
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
+            and all(p.get("leader_id", -1) >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        if time.monotonic() >= deadline:
+            log.warning("topics %s have no leader yet after %.0f s", ",".join(topics), timeout_s)
+            return
+        time.sleep(0.05)
 
 
 def broker_reachable(*, settings: Settings, timeout_s: float = 1.0) -> bool:
@@ -312,6 +336,13 @@ class ConsumerLoop:
             heartbeat_interval_ms=max(100, session_ms // 3),
             max_poll_records=self.settings.consumer_max_poll_records,
         )
+        # Know the topics' partitions before joining. Kafka forms a group at once
+        # (group.initial.rebalance.delay.ms=0 in tests); a leader that assigns before its first
+        # metadata answer assigns nothing, and kafka-python 3 then may not rejoin until its next
+        # metadata refresh (metadata.max.age.ms, 5 min): seen here as consumers without
+        # partitions in ~1 of 12 joins. Tansu's slow joins hid it.
+        for topic in self.topics:
+            consumer.partitions_for_topic(topic)
         consumer.subscribe(self.topics)
         return consumer
 

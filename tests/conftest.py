@@ -186,9 +186,13 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     """Ingest, scoring and routing running in this process against the real broker and DB."""
     running = Runtime(settings=settings, services=("ingest", "scoring", "routing"))
     running.start()
-    assert running.wait_until_assigned(timeout_s=30), "consumers never joined their groups"
-    yield running
-    running.stop()
+    try:
+        # Stopped even when this fails: a runtime left running would keep delivering actions
+        # from the shared database with this test's settings, breaking later tests.
+        assert running.wait_until_assigned(timeout_s=30), "consumers never joined their groups"
+        yield running
+    finally:
+        running.stop()
 
 
 def make_key(runtime: Runtime, *scopes: str, name: str | None = None) -> str:

@@ -95,7 +95,8 @@ def leadflow_up(clean_db: str, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
     process = subprocess.Popen(
         [LEADFLOW, "up", "--port", str(port)],
         cwd=tmp_path,
-        env=clean_env(LEADFLOW_DATABASE_URL=clean_db),
+        # A generous drain bound: the Ctrl-C test must not depend on how loaded the machine is.
+        env=clean_env(LEADFLOW_DATABASE_URL=clean_db, LEADFLOW_SHUTDOWN_DRAIN_S="120"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -126,7 +127,7 @@ def stop_and_check(process: subprocess.Popen, port: int, sig: signal.Signals) ->
         ctrl_c(process)
     else:
         process.send_signal(sig)
-    process.wait(timeout=30)
+    process.wait(timeout=150)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(pid) for pid in brokers):
         time.sleep(0.1)
@@ -214,7 +215,7 @@ def test_ctrl_c_processes_every_accepted_event_then_stops_broker_last_logging_no
     errors = [r for r in records if r["level"] in ("ERROR", "CRITICAL")]
     assert errors == [], "Ctrl-C logged errors:\n" + "\n".join(map(json.dumps, errors))
     assert not any("Traceback" in line for line in output.lines), "".join(output.lines)
-    assert any(m.startswith("stopping: waiting up to") for m in messages), messages
+    assert any(m.startswith("stopping: waiting up to 120 s") for m in messages), messages
     assert "stopping: the consumers have caught up" in messages
     # HTTP first (uvicorn), then the consumers, then the broker.
     order = [
