@@ -12,12 +12,15 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from shared.config import EMBEDDED_SESSION_TIMEOUT_MS, Settings
 from shared.logs import configure_logging
+
+if TYPE_CHECKING:
+    from leadflow.runtime import Runtime
 
 log = logging.getLogger("leadflow")
 
@@ -162,11 +165,11 @@ def _run_runtime(
         runtime.stop()
 
 
-def _drain(runtime: object, *, timeout_s: float) -> None:
+def _drain(runtime: Runtime, *, timeout_s: float) -> None:
     """Wait, bounded, until the consumers have processed every accepted event; say so."""
     if timeout_s <= 0:
         return
-    backlog = runtime.backlog()  # type: ignore[attr-defined]
+    backlog = runtime.backlog()
     if backlog == 0:
         log.info("stopping: the consumers have processed every accepted event")
         return
@@ -175,13 +178,13 @@ def _drain(runtime: object, *, timeout_s: float) -> None:
         timeout_s,
         backlog,
     )
-    if runtime.drain(timeout_s=timeout_s):  # type: ignore[attr-defined]
+    if runtime.drain(timeout_s=timeout_s):
         log.info("stopping: the consumers have caught up")
     else:
         log.warning(
             "stopping: %d accepted events were not processed within %.0f s "
             "(LEADFLOW_SHUTDOWN_DRAIN_S); an embedded broker loses them",
-            runtime.backlog(),  # type: ignore[attr-defined]
+            runtime.backlog(),
             timeout_s,
         )
 
@@ -241,11 +244,15 @@ def cmd_up(args: argparse.Namespace) -> None:
             f"(broker: {where} at {settings.kafka_bootstrap_servers}; database: "
             f"{_safe_url(settings.database_url)}). Ctrl-C stops it."
         )
-        details: dict[str, object] = {"embedded": broker is not None, "persistent": True}
+        details: dict[str, object] = {"embedded": False}
         if broker is not None:
             banner += f"\nNote: {MEMORY_ONLY_NOTE}."
-            details = {"embedded": True, "kind": "tansu", "persistent": False}
-            details["note"] = MEMORY_ONLY_NOTE
+            details = {
+                "embedded": True,
+                "kind": "tansu",
+                "persistent": False,
+                "note": MEMORY_ONLY_NOTE,
+            }
         _run_runtime(
             settings,
             services=("ingest", "scoring", "routing"),
