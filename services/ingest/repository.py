@@ -37,6 +37,23 @@ def seen_since(session: Session, *, event_ids: Sequence[str], since: datetime) -
     return seen
 
 
+def published_at(
+    session: Session, *, event_ids: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """When each of `event_ids` published at or after `since` was published."""
+    found: dict[str, datetime] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        rows = session.execute(
+            select(ingest_event_ids.c.event_id, ingest_event_ids.c.received_at).where(
+                ingest_event_ids.c.event_id.in_(chunk),
+                ingest_event_ids.c.received_at >= since,
+            )
+        )
+        found.update({event_id: at for event_id, at in rows})
+    return found
+
+
 def remember(session: Session, *, event_ids: Iterable[str], at: datetime) -> None:
     """Record the ids as published at `at` (refreshing ids older than the window)."""
     rows = [{"event_id": e, "received_at": at} for e in event_ids]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,38 +40,83 @@ class Accepted:
     duplicates: int
 
 
-class IdempotencyStore:
-    """Event ids published within the window: the database, plus the ids of the last few
-    milliseconds not yet written there (so a quick repeat is caught before the write)."""
+# How many ids this process published recently it keeps in memory, so a repeat (a webhook
+# redelivered seconds later) is answered without the database.
+RECENT_IDS = 100_000
 
-    def __init__(self, *, sessions: sessionmaker[Session], window_s: float) -> None:
+_Lookup = tuple[list[str], datetime, "asyncio.Future[set[str]]"]
+
+
+class IdempotencyStore:
+    """Event ids published within the window: the database, plus what this process published
+    lately (the ids not yet written there, and a bounded cache of the newest ones).
+
+    Reads are shared between concurrent requests: while one read runs, the ids of every
+    request that arrives queue up and go to the database together in the next one, so a busy
+    process makes one round trip per batch of requests, not one per request.
+    """
+
+    def __init__(
+        self, *, sessions: sessionmaker[Session], window_s: float, recent: int = RECENT_IDS
+    ) -> None:
         self._sessions, self.window_s = sessions, window_s
         self._pending: dict[str, datetime] = {}
         self._writing: dict[str, datetime] = {}
+        self._recent: OrderedDict[str, datetime] = OrderedDict()
+        self._recent_max = recent
         self._writer: asyncio.Task[None] | None = None
+        self._lookups: list[_Lookup] = []
+        self._reader: asyncio.Task[None] | None = None
         self._last_prune = 0.0
+        self.reads = 0  # database reads made (a figure for tests and benchmarks)
+
+    def _known(self, event_id: str) -> datetime | None:
+        return (
+            self._pending.get(event_id) or self._writing.get(event_id) or self._recent.get(event_id)
+        )
 
     async def seen(self, event_ids: list[str], *, now: datetime) -> set[str]:
         """Which ids were published within the window before `now`."""
         since = now - timedelta(seconds=self.window_s)
-        recent = {
-            i
-            for i in event_ids
-            if (at := self._pending.get(i) or self._writing.get(i)) is not None and at >= since
-        }
+        recent = {i for i in event_ids if (at := self._known(i)) is not None and at >= since}
         rest = [i for i in event_ids if i not in recent]
         if not rest:
             return recent
-        try:
-            stored = await asyncio.to_thread(self._read, rest, since)
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(type(exc).__name__) from exc
-        return recent | stored
+        future: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        self._lookups.append((rest, since, future))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(self._read_queued())
+        return recent | await future
+
+    async def _read_queued(self) -> None:
+        """Answer every queued lookup with one read, until none is left."""
+        while self._lookups:
+            lookups, self._lookups = self._lookups, []
+            ids = list(dict.fromkeys(i for wanted, _since, _f in lookups for i in wanted))
+            earliest = min(since for _w, since, _f in lookups)
+            try:
+                stored = await asyncio.to_thread(self._read, ids, earliest)
+            except SQLAlchemyError as exc:
+                error = DatabaseUnavailable(type(exc).__name__)
+                for _wanted, _since, future in lookups:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for wanted, since, future in lookups:
+                if not future.done():  # a request that went away no longer waits
+                    future.set_result(
+                        {i for i in wanted if (at := stored.get(i)) is not None and at >= since}
+                    )
 
     def remember(self, event_ids: list[str], *, now: datetime) -> None:
         """Note the ids as published; they reach the database within a few milliseconds."""
+        recent = self._recent
         for event_id in event_ids:
             self._pending[event_id] = now
+            recent[event_id] = now
+            recent.move_to_end(event_id)
+        while len(recent) > self._recent_max:
+            recent.popitem(last=False)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_soon())
 
@@ -96,9 +142,10 @@ class IdempotencyStore:
             except SQLAlchemyError:
                 log.warning("could not remember %d published event ids", len(pending))
 
-    def _read(self, event_ids: list[str], since: datetime) -> set[str]:
+    def _read(self, event_ids: list[str], since: datetime) -> dict[str, datetime]:
+        self.reads += 1
         with self._sessions() as session:
-            return repo.seen_since(session, event_ids=event_ids, since=since)
+            return repo.published_at(session, event_ids=event_ids, since=since)
 
     def _write(self, ids: dict[str, datetime]) -> None:
         by_time: dict[datetime, list[str]] = {}
