@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import JSON, Column, String, Table, insert, select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from shared.db import TZDateTime, as_utc, metadata
 from shared.events import utcnow
@@ -172,17 +173,24 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def authenticate(request: Request, resources: Resources) -> Principal:
-    """The caller's principal from the bearer key (or ANONYMOUS with auth off); 401 otherwise."""
+async def authenticate(request: Request, resources: Resources) -> Principal:
+    """The caller's principal from the bearer key (or ANONYMOUS with auth off); 401 otherwise.
+
+    A key verified within `auth_cache_s` is answered on the event loop; only a miss reads the
+    database, in a worker thread.
+    """
     if resources.settings.auth == "off":
         return ANONYMOUS
     key = bearer_token(request)
+    digest = hash_key(key)
 
     def load() -> Principal | None:
         with resources.sessions() as session:
             return find_principal(session, key=key)
 
-    principal = resources.key_cache.get_or_load(hash_key(key), load)
+    hit, principal = resources.key_cache.cached(digest)
+    if not hit:
+        principal = await run_in_threadpool(resources.key_cache.get_or_load, digest, load)
     if principal is None:
         raise ApiError(
             401,
@@ -199,10 +207,10 @@ def require(scope: str) -> Any:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(
+    async def dependency(
         request: Request, resources: Annotated[Resources, Depends(get_resources)]
     ) -> Principal:
-        principal = authenticate(request, resources)
+        principal = await authenticate(request, resources)
         if not principal.allows(scope):
             raise ApiError(
                 403,

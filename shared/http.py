@@ -181,7 +181,7 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     """The process resources the app was started with."""
     return request.app.state.resources
 

@@ -18,6 +18,15 @@ class TTLCache(Generic[V]):
         self._entries: dict[str, tuple[float, V]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, key: str) -> tuple[bool, V | None]:
+        """(True, value) while `key` has an unexpired entry (the value may be None), else
+        (False, None): lets async callers answer a hit without leaving the event loop."""
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     def get_or_load(self, key: str, load: Callable[[], V]) -> V:
         """The cached value for `key`, else `load()`, remembered for the TTL."""
         now = time.monotonic()

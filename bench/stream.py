@@ -1,0 +1,217 @@
+"""Scoring and routing throughput against the raw kafka-python consumer on the same topic.
+
+    .venv/bin/python -m bench.stream --leads 2000 --touches 10      # issue 13's first row
+    .venv/bin/python -m bench.stream --leads 20 --touches 300       # long histories
+    LEADFLOW_BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench ...
+
+The touches are put on the topic first (raw producer), so the measured figure is how fast a
+service works through a backlog:
+- baseline: a raw kafka-python consumer in its own process reading the same topic from the
+  start and parsing every value as JSON;
+- scoring: `leadflow scoring` in its own process, timed from its first committed offset to
+  its last (the group's committed offsets, read by an admin client every 0.2 s);
+- routing: `leadflow routing` on the lead changes scoring published, against the raw consumer
+  on that topic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+from kafka.structs import TopicPartition
+
+from bench.ingest import _database, _start_broker
+from bench.load import Server
+from leadflow.embedded import free_port
+from shared.config import Settings
+from shared.events import TouchEnvelope, TouchEventIn
+from shared.kafka import ensure_topics
+
+_RAW_CONSUMER = """
+import sys, time, orjson
+from kafka import KafkaConsumer
+bootstrap, topic, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                         auto_offset_reset="earliest", enable_auto_commit=False)
+seen, started = 0, None
+while seen < total:
+    for records in consumer.poll(timeout_ms=1000).values():
+        if started is None:
+            started = time.perf_counter()
+        for record in records:
+            orjson.loads(record.value)
+            seen += 1
+print(seen / (time.perf_counter() - started))
+"""
+
+
+def touches(*, leads: int, per_lead: int) -> list[TouchEnvelope]:
+    """`per_lead` touches of each of `leads` leads, interleaved as traffic is, in time order."""
+    start = datetime.now(UTC) - timedelta(days=2)
+    kinds = ["page_view", "pricing_viewed", "content_download", "webinar_attended", "page_view"]
+    out = []
+    for step in range(per_lead):
+        for lead in range(leads):
+            at = start + timedelta(seconds=step * leads + lead)
+            event = TouchEventIn.model_validate(
+                {
+                    "type": kinds[step % len(kinds)],
+                    "event_id": f"bench-{lead}-{step}",
+                    "occurred_at": at.isoformat(),
+                    "lead": {
+                        "email": f"lead{lead}@co{lead % 50}.example",
+                        "job_title": "Head of Operations",
+                        "company": {"domain": f"co{lead % 50}.example", "employees": 250},
+                    },
+                    "properties": {"url": "https://seller.example/pricing"},
+                }
+            )
+            out.append(TouchEnvelope.from_native(event, received_at=at))
+    return out
+
+
+def _end(settings: Settings, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+def broker_of(settings: Settings) -> str:
+    """The bootstrap servers as one string."""
+    return settings.kafka_bootstrap_servers or ""
+
+
+def _committed(admin: KafkaAdminClient, group: str, topic: str) -> int:
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    except KafkaError:  # e.g. the coordinator still loading the group: ask again later
+        return 0
+    return sum(m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset > 0)
+
+
+def time_service(
+    *, service: str, settings: Settings, env: dict[str, str], group: str, topic: str, log: Path
+) -> tuple[float, int]:
+    """Events/s of `leadflow <service>` working through `topic`, and how many it did."""
+    total = _end(settings, topic)
+    port = free_port()
+    argv = [str(Path(sys.executable).parent / "leadflow"), service, "--port", str(port)]
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        with Server(argv, port=port, env=env, log=log):
+            first_at, first, done = None, 0, 0
+            deadline = time.monotonic() + 3600
+            while time.monotonic() < deadline:
+                done = max(done, _committed(admin, group, topic))
+                if first_at is None and done > 0:
+                    first_at, first = time.perf_counter(), done
+                if done >= total:
+                    break
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - (first_at or time.perf_counter())
+            return (total - first) / max(elapsed, 1e-9), total
+    finally:
+        admin.close()
+
+
+def raw_consumer_rate(*, settings: Settings, topic: str) -> float:
+    """Events/s of a bare kafka-python consumer parsing JSON, in its own process."""
+    total = _end(settings, topic)
+    out = subprocess.run(
+        [sys.executable, "-c", _RAW_CONSUMER, broker_of(settings), topic, str(total)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    """Fill the touch topic, then time the raw consumer, scoring, raw consumer and routing."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_broker = "kafka" if shutil.which("java") and shutil.which("mvn") else "tansu"
+    parser.add_argument("--broker", choices=("kafka", "tansu"), default=default_broker)
+    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--touches", type=int, default=10, help="touches per lead")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        broker = _start_broker(args.broker, tmp)
+        broker.start()
+        try:
+            db_url = _database(tmp)
+            settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers)
+            ensure_topics(settings=settings)
+            producer = KafkaProducer(
+                bootstrap_servers=broker.bootstrap_servers, acks="all", linger_ms=5
+            )
+            for env_ in touches(leads=args.leads, per_lead=args.touches):
+                producer.send(
+                    settings.topic_touch_events,
+                    key=env_.lead_key.encode(),
+                    value=env_.to_bytes(),
+                    headers=[("event_id", env_.event_id.encode())],
+                )
+            producer.flush()
+            producer.close()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+            env.update(
+                LEADFLOW_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+                LEADFLOW_DATABASE_URL=db_url,
+                LEADFLOW_LOG_LEVEL="WARNING",
+                LEADFLOW_SCORING_RESCORE_INTERVAL_S="0",
+            )
+            raw_touch = raw_consumer_rate(settings=settings, topic=settings.topic_touch_events)
+            scoring, scored = time_service(
+                service="scoring",
+                settings=settings,
+                env=env,
+                group=settings.group_scoring,
+                topic=settings.topic_touch_events,
+                log=tmp / "scoring.log",
+            )
+            raw_changes = raw_consumer_rate(settings=settings, topic=settings.topic_lead_changes)
+            routing, routed = time_service(
+                service="routing",
+                settings=settings,
+                env=env,
+                group=settings.group_routing,
+                topic=settings.topic_lead_changes,
+                log=tmp / "routing.log",
+            )
+        finally:
+            broker.stop()
+    database = "PostgreSQL" if "postgresql" in db_url else "SQLite"
+    print(
+        f"broker: {args.broker} {getattr(broker, 'version', None) or ''}; database: {database}; "
+        f"{args.leads} leads x {args.touches} touches; {os.cpu_count()} cores"
+    )
+    print()
+    print("| figure | events/s | baseline: raw consumer, same topic | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    print(
+        f"| scoring, {args.leads} leads x {args.touches} touches ({scored} events) | "
+        f"{scoring:,.0f} | {raw_touch:,.0f} | {scoring / raw_touch:.3f} | ≥ 0.40 |"
+    )
+    print(
+        f"| routing, {routed} lead changes | {routing:,.0f} | {raw_changes:,.0f} | "
+        f"{routing / raw_changes:.3f} | ≥ 0.40 |"
+    )
+
+
+if __name__ == "__main__":
+    main()
