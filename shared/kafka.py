@@ -264,6 +264,8 @@ class Record:
 
 
 Handler = Callable[[Record], None]
+# Makes a whole poll batch durable in one transaction, records in offset order per partition.
+BatchHandler = Callable[[Sequence[Record]], None]
 
 
 def _ids_of(value: bytes) -> tuple[str, str | None]:
@@ -288,10 +290,14 @@ def _event_id_of(value: bytes) -> str:
 class ConsumerLoop:
     """The consumer loop every service uses.
 
-    Poll a batch; hand each record to the handler, which makes its work durable (its own
-    database transaction) before returning; run `after_batch` (e.g. flush an outbox); only
-    then commit the offsets. Error policy: a `PoisonMessage` goes to `<topic>.dlq` at once;
-    any other exception is retried `consumer_max_attempts` times with exponential backoff,
+    Poll a batch (at most `consumer_max_poll_records`, waiting at most
+    `consumer_poll_timeout_ms`). With a `batch_handler`, the whole batch is made durable in one
+    transaction; if that fails for any reason, nothing of it was kept, and the records are
+    handed one by one to the handler, so a poison record still goes to the DLQ alone. Without
+    one (or for a batch of one), each record goes to the handler, which makes its work durable
+    in its own transaction. Then `after_batch` runs (e.g. flush an outbox), and only then are
+    the offsets committed. Error policy per record: a `PoisonMessage` goes to `<topic>.dlq` at
+    once; any other exception is retried `consumer_max_attempts` times with exponential backoff,
     then the record goes to the DLQ with headers naming the error and its origin. The loop
     never stops on a bad record.
     """
@@ -306,11 +312,15 @@ class ConsumerLoop:
         dlq: AsyncProducer,
         after_batch: Callable[[], None] | None = None,
         name: str | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.settings = settings
         self.topics = list(topics)
         self.group_id = group_id
         self.handler = handler
+        self.batch_handler = batch_handler
+        self.batches = 0  # poll batches made durable whole by the batch handler
+        self.batch_fallbacks = 0  # batches that failed whole and went record by record
         self.after_batch = after_batch
         self.name = name or group_id
         self._dlq = dlq
@@ -433,22 +443,33 @@ class ConsumerLoop:
             if self._after_batch_pending:
                 self._run_after_batch()
             return
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, messages in batch.items():
-            for message in messages:
+        records = [
+            Record(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value if message.value is not None else b"",
+                headers=list(message.headers or []),
+                timestamp_ms=message.timestamp,
+            )
+            for messages in batch.values()
+            for message in messages
+        ]
+        done: list[Record] = []
+        if len(records) > 1 and self.batch_handler is not None and self._process_batch(records):
+            done = records
+        else:
+            for record in records:
                 if self._stop.is_set():
                     break  # leave the rest uncommitted; it is redelivered after restart
-                record = Record(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value if message.value is not None else b"",
-                    headers=list(message.headers or []),
-                    timestamp_ms=message.timestamp,
-                )
                 self._process(record)
-                offsets[tp] = OffsetAndMetadata(message.offset + 1, "", -1)
+                done.append(record)
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for record in done:
+            offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
+                record.offset + 1, "", -1
+            )
         self._run_after_batch()
         if offsets:
             consumer.commit(offsets)
@@ -483,6 +504,38 @@ class ConsumerLoop:
         if lead_id is not None:
             context["lead_id"] = lead_id
         return context
+
+    def _process_batch(self, records: Sequence[Record]) -> bool:
+        """Hand the whole batch to the batch handler; False (nothing kept) if it failed."""
+        assert self.batch_handler is not None
+        started = time.perf_counter()
+        try:
+            self.batch_handler(records)
+        except Exception as exc:
+            self.batch_fallbacks += 1
+            first, last = records[0], records[-1]
+            log.warning(
+                "consumer %s: a batch of %d records (%s[%d] offset=%d to %s[%d] offset=%d) "
+                "failed as a whole (%s: %s); handling them one by one",
+                self.name,
+                len(records),
+                first.topic,
+                first.partition,
+                first.offset,
+                last.topic,
+                last.partition,
+                last.offset,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        each = (time.perf_counter() - started) / len(records)
+        self.batches += 1
+        self.processed += len(records)
+        for record in records:
+            metrics.EVENTS_CONSUMED.labels(topic=record.topic, group=self.group_id).inc()
+            metrics.PROCESSING_SECONDS.labels(topic=record.topic, group=self.group_id).observe(each)
+        return True
 
     def _process(self, record: Record) -> None:
         where = f"{record.topic}[{record.partition}] offset={record.offset}"

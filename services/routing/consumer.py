@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,19 +23,31 @@ def build_consumer(
     """The routing consumer: lead changes in, assignments and planned actions stored."""
     config = config_for(settings)
 
-    def handle(record: Record) -> None:
+    def parse(record: Record) -> LeadChange:
         try:
-            change = LeadChange.from_bytes(record.value)
+            return LeadChange.from_bytes(record.value)
         except ValueError as exc:
             raise PoisonMessage(f"not a lead change: {exc}") from exc
+
+    def handle(record: Record) -> None:
+        change = parse(record)
         with transaction(sessions) as session:
             handle_lead_change(session, change=change, config=config, now=utcnow())
+
+    def handle_batch(records: Sequence[Record]) -> None:
+        # One transaction for the poll batch, in offset order; any failure undoes it all.
+        changes = [parse(r) for r in records]
+        now = utcnow()
+        with transaction(sessions) as session:
+            for change in changes:
+                handle_lead_change(session, change=change, config=config, now=now)
 
     return ConsumerLoop(
         settings=settings,
         topics=[settings.topic_lead_changes],
         group_id=settings.group_routing,
         handler=handle,
+        batch_handler=handle_batch,
         dlq=producer,
         name="routing",
     )

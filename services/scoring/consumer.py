@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,19 +20,32 @@ def build_consumer(
     """The scoring consumer: touch events in, lead changes out through the outbox."""
     model = load_model(settings.scoring_model)
 
-    def handle(record: Record) -> None:
+    def parse(record: Record) -> TouchEnvelope:
         try:
-            envelope = TouchEnvelope.from_bytes(record.value)
+            return TouchEnvelope.from_bytes(record.value)
         except ValueError as exc:
             raise PoisonMessage(f"not a touch envelope: {exc}") from exc
+
+    def handle(record: Record) -> None:
+        envelope = parse(record)
         with transaction(sessions) as session:
             handle_touch(session, envelope=envelope, settings=settings, model=model, now=utcnow())
+
+    def handle_batch(records: Sequence[Record]) -> None:
+        # One transaction for the poll batch, each touch in offset order (so in order per
+        # lead, whose touches share a partition); any failure undoes it all.
+        envelopes = [parse(r) for r in records]
+        now = utcnow()
+        with transaction(sessions) as session:
+            for envelope in envelopes:
+                handle_touch(session, envelope=envelope, settings=settings, model=model, now=now)
 
     return ConsumerLoop(
         settings=settings,
         topics=[settings.topic_touch_events],
         group_id=settings.group_scoring,
         handler=handle,
+        batch_handler=handle_batch,
         dlq=producer,
         after_batch=lambda: outbox.flush(sessions=sessions, producer=producer),
         name="scoring",
