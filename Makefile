@@ -21,8 +21,11 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# wrk drives ingest (installed with apt-get where missing); Apache Kafka when Java and Maven are
+# here; PostgreSQL when LEADFLOW_BENCH_DATABASE_URL names one. Results: docs/benchmarks.md.
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.stream
 
 # Re-pin every dependency after a change to pyproject.toml.
 constraints: $(TEST_STAMP)
