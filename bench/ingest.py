@@ -18,21 +18,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import orjson
 from fastapi import FastAPI
 from kafka import KafkaProducer
-from sqlalchemy import text
 
-from bench.load import Server, WrkResult, run_wrk, wrk_binary
-from leadflow.embedded import EmbeddedBroker, free_port, resolve_tansu_bin
-from shared.db import make_engine, upgrade
+from bench.load import (
+    Server,
+    WrkResult,
+    add_broker_option,
+    bench_database,
+    run_wrk,
+    service_env,
+    start_broker,
+    wrk_binary,
+)
+from leadflow.embedded import free_port
 from shared.events import TouchEventIn
 
 
@@ -76,34 +81,6 @@ def raw_producer_rate(*, bootstrap: str, topic: str, events: int) -> float:
         producer.close()
 
 
-def _start_broker(kind: str, tmp: Path):  # type: ignore[no-untyped-def]
-    if kind == "kafka":
-        from tests.kafka.broker import KafkaBroker
-
-        return KafkaBroker(log_path=tmp / "kafka.log")
-    return EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=tmp / "tansu.log")
-
-
-def _database(tmp: Path) -> str:
-    """A migrated database: a fresh schema in LEADFLOW_BENCH_DATABASE_URL, else SQLite."""
-    base = os.environ.get("LEADFLOW_BENCH_DATABASE_URL")
-    if not base:
-        url = f"sqlite:///{tmp}/bench.db"
-        upgrade(url)
-        return url
-    from sqlalchemy.engine import make_url
-
-    schema = f"lf_bench_{uuid.uuid4().hex[:8]}"
-    engine = make_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    upgrade(rendered)
-    return rendered
-
-
 def _row(name: str, result: WrkResult, unit: float = 1.0) -> str:
     return (
         f"| {name} | {result.requests_per_s * unit:,.0f} | {result.p50_ms:.1f} | "
@@ -114,8 +91,7 @@ def _row(name: str, result: WrkResult, unit: float = 1.0) -> str:
 def main() -> None:
     """Measure the baselines and ingest in one run; print a Markdown table with the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_broker = "kafka" if shutil.which("java") and shutil.which("mvn") else "tansu"
-    parser.add_argument("--broker", choices=("kafka", "tansu"), default=default_broker)
+    add_broker_option(parser)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--batch", type=int, default=100, help="events per batch request")
@@ -144,22 +120,16 @@ def main() -> None:
             base = run_wrk(port=base_port, **run)
             base_one_thread = run_wrk(port=base_port, threads=1, **run)
 
-        broker = _start_broker(args.broker, tmp)
+        broker = start_broker(args.broker, tmp)
         broker.start()
         try:
-            db_url = _database(tmp)
+            db_url = bench_database(tmp)
             ingest_port = free_port()
-            ingest_env = {
-                **env,
-                "LEADFLOW_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                "LEADFLOW_DATABASE_URL": db_url,
-                "LEADFLOW_LOG_LEVEL": "WARNING",
-                # The baseline checks no key and has no limits either.
-                "LEADFLOW_AUTH": "off",
-                "LEADFLOW_RATE_LIMIT_KEY_PER_S": "0",
-                "LEADFLOW_RATE_LIMIT_SOURCE_PER_S": "0",
-                "LEADFLOW_BATCH_MAX_EVENTS": str(max(1000, args.batch)),
-            }
+            ingest_env = service_env(
+                bootstrap=broker.bootstrap_servers,
+                database_url=db_url,
+                LEADFLOW_BATCH_MAX_EVENTS=str(max(1000, args.batch)),
+            )
             ingest = [str(bin_dir / "leadflow"), "ingest", "--port", str(ingest_port)]
             with Server(ingest, port=ingest_port, env=ingest_env, log=tmp / "ingest.log"):
                 run_wrk(port=ingest_port, seconds=2, connections=args.connections)  # warm-up

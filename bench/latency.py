@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -26,8 +25,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bench.ingest import _database, _start_broker
-from bench.load import Server
+from bench.load import Server, add_broker_option, bench_database, service_env, start_broker
 from leadflow.embedded import free_port
 from services.routing.repository import assignments
 from services.scoring.service import lead_change_id
@@ -100,8 +98,7 @@ def _assigned(database_url: str, ids: set[str]) -> dict[str, float]:
 def main() -> None:
     """Start the three services, offer a fixed rate, and report assignment latency."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_broker = "kafka" if shutil.which("java") and shutil.which("mvn") else "tansu"
-    parser.add_argument("--broker", choices=("kafka", "tansu"), default=default_broker)
+    add_broker_option(parser)
     parser.add_argument("--rate", type=float, default=300.0, help="events a second offered")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--senders", type=int, default=4, help="sender processes")
@@ -113,19 +110,11 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        broker = _start_broker(args.broker, tmp)
+        broker = start_broker(args.broker, tmp)
         broker.start()
         try:
-            db_url = _database(tmp)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-            env.update(
-                LEADFLOW_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-                LEADFLOW_DATABASE_URL=db_url,
-                LEADFLOW_LOG_LEVEL="WARNING",
-                LEADFLOW_AUTH="off",
-                LEADFLOW_RATE_LIMIT_KEY_PER_S="0",
-                LEADFLOW_RATE_LIMIT_SOURCE_PER_S="0",
-            )
+            db_url = bench_database(tmp)
+            env = service_env(bootstrap=broker.bootstrap_servers, database_url=db_url)
             ports = {name: free_port() for name in ("ingest", "scoring", "routing")}
             servers = [
                 Server(

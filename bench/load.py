@@ -1,5 +1,6 @@
-"""The load side of the benchmarks: `wrk` (C, from Debian's packages) with Lua scripts that make
-every request unique, and the servers under test, each in a process of its own.
+"""What the benchmarks share: `wrk` (C, from Debian's packages) with Lua scripts that make every
+request unique, the servers under test, each in a process of its own, their broker, database
+and environment.
 
 A Python client on 2 cores saturates long before the server (it measured ~225-400 requests/s,
 the server's own limit is far higher), so every HTTP figure here comes from wrk.
@@ -7,6 +8,7 @@ the server's own limit is far higher), so every HTTP figure here comes from wrk.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -14,19 +16,27 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from leadflow.embedded import port_is_open
+from sqlalchemy import text
 
-# Every request a new event; with ids, each id is new too (thread number + counter + run tag).
-_SINGLE_LUA = """
+from leadflow.embedded import EmbeddedBroker, port_is_open, resolve_tansu_bin
+from shared.db import make_engine, upgrade
+
+# Each wrk thread numbers its requests; with the thread's number and a run tag, ids are unique.
+_PRELUDE_LUA = """
 local counter = 0
 local threads = 0
 function setup(thread)
   thread:set("tid", threads)
   threads = threads + 1
 end
+"""
+
+# Every request a new event; with ids, each id is new too.
+_SINGLE_LUA = """
 function request()
   counter = counter + 1
   local id = ""
@@ -41,12 +51,6 @@ end
 """
 
 _BATCH_LUA = """
-local counter = 0
-local threads = 0
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
 function request()
   local parts = {}
   for i = 1, BATCH do
@@ -118,10 +122,10 @@ def run_wrk(
     `batch` events to /v1/events/batch."""
     run = os.urandom(4).hex()
     if batch:
-        script = f'RUN = "{run}"\nBATCH = {batch}\n' + _BATCH_LUA + _REPORT_LUA
+        script = f'RUN = "{run}"\nBATCH = {batch}\n' + _PRELUDE_LUA + _BATCH_LUA + _REPORT_LUA
     else:
         flag = "true" if with_ids else "false"
-        script = f'RUN = "{run}"\nWITH_IDS = {flag}\n' + _SINGLE_LUA + _REPORT_LUA
+        script = f'RUN = "{run}"\nWITH_IDS = {flag}\n' + _PRELUDE_LUA + _SINGLE_LUA + _REPORT_LUA
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
         path = handle.name
@@ -184,3 +188,54 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
+
+
+def start_broker(kind: str, tmp: Path):  # type: ignore[no-untyped-def]
+    """A broker of `kind`, not started yet, logging into `tmp`."""
+    if kind == "kafka":
+        from tests.kafka.broker import KafkaBroker
+
+        return KafkaBroker(log_path=tmp / "kafka.log")
+    return EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=tmp / "tansu.log")
+
+
+def bench_database(tmp: Path) -> str:
+    """A migrated database: a fresh schema in LEADFLOW_BENCH_DATABASE_URL, else SQLite."""
+    base = os.environ.get("LEADFLOW_BENCH_DATABASE_URL")
+    if not base:
+        url = f"sqlite:///{tmp}/bench.db"
+        upgrade(url)
+        return url
+    from sqlalchemy.engine import make_url
+
+    schema = f"lf_bench_{uuid.uuid4().hex[:8]}"
+    engine = make_engine(base)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    rendered = url.render_as_string(hide_password=False)
+    upgrade(rendered)
+    return rendered
+
+
+def add_broker_option(parser: argparse.ArgumentParser) -> None:
+    """--broker: Apache Kafka when Java and Maven are here (as in CI), else Tansu."""
+    default = "kafka" if shutil.which("java") and shutil.which("mvn") else "tansu"
+    parser.add_argument("--broker", choices=("kafka", "tansu"), default=default)
+
+
+def service_env(*, bootstrap: str, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a leadflow service under test: this one without LEADFLOW_*, plus
+    the broker, the database, quiet logs, no auth and no rate limits (no baseline has them)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env.update(
+        LEADFLOW_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        LEADFLOW_DATABASE_URL=database_url,
+        LEADFLOW_LOG_LEVEL="WARNING",
+        LEADFLOW_AUTH="off",
+        LEADFLOW_RATE_LIMIT_KEY_PER_S="0",
+        LEADFLOW_RATE_LIMIT_SOURCE_PER_S="0",
+        **extra,
+    )
+    return env

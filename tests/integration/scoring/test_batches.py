@@ -3,7 +3,6 @@ that fails as a whole is handled record by record, so a poison record is parked 
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from shared.config import Settings
 from shared.db import make_engine, processed_events
 from shared.events import TouchEnvelope, TouchEventIn
 from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
-from tests.integration.shared.test_consumer_loop import read_all
+from tests.integration.shared.test_consumer_loop import read_all, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +51,6 @@ def scoring_of(runtime: Runtime) -> ConsumerLoop:
     return loop
 
 
-def wait_for(predicate, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
-
-
 def counts(database_url: str) -> tuple[int, int, int]:
     """(touches, leads, processed touch events) in the database."""
     engine = make_engine(database_url)
@@ -91,7 +81,7 @@ def test_a_clean_batch_is_stored_in_one_transaction_with_duplicates_merges_and_l
     runtime.start()
     try:
         loop = scoring_of(runtime)
-        wait_for(lambda: loop.processed == len(values))
+        wait_until(lambda: loop.processed == len(values))
         # All six in one batch, made durable whole: no record went the one-by-one way.
         assert (loop.batches, loop.batch_fallbacks) == (1, 0)
     finally:
@@ -117,7 +107,7 @@ def test_a_batch_with_a_poison_record_parks_it_alone_and_keeps_every_other_event
     runtime.start()
     try:
         loop = scoring_of(runtime)
-        wait_for(lambda: loop.processed + loop.dead_lettered == len(values))
+        wait_until(lambda: loop.processed + loop.dead_lettered == len(values))
         assert loop.batch_fallbacks == 1 and loop.batches == 0
         assert loop.dead_lettered == 1
     finally:
