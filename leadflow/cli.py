@@ -169,14 +169,13 @@ def _drain(runtime: Runtime, *, timeout_s: float) -> None:
     """Wait, bounded, until the consumers have processed every accepted event; say so."""
     if timeout_s <= 0:
         return
-    backlog = runtime.backlog()
-    if backlog == 0:
+    if runtime.drain(timeout_s=0):  # also checks the outbox has nothing left to publish
         log.info("stopping: the consumers have processed every accepted event")
         return
     log.info(
         "stopping: waiting up to %.0f s for the consumers to process %d accepted events",
         timeout_s,
-        backlog,
+        runtime.backlog(),
     )
     if runtime.drain(timeout_s=timeout_s):
         log.info("stopping: the consumers have caught up")

@@ -172,15 +172,7 @@ class Runtime:
         if resources is None or resources.producer is None:
             return 0
         published = resources.producer.acked_offsets()
-        behind = 0
-        for loop in resources.consumers:
-            committed = loop.committed_offsets()
-            behind += sum(
-                max(0, end - committed.get(tp, 0))
-                for tp, end in published.items()
-                if tp[0] in loop.topics
-            )
-        return behind
+        return sum(loop.behind(published) for loop in resources.consumers)
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """Stop consumers (finishing their batch, leaving their groups), then the stream

@@ -383,15 +383,20 @@ class ConsumerLoop:
         """True while the after-batch step (e.g. the outbox) still has work to retry."""
         return self.after_batch is not None and self._after_batch_pending
 
-    def caught_up_with(self, published: dict[tuple[str, int], int]) -> bool:
-        """True once this loop committed past every record in `published` (topic, partition
-        -> offset after its newest record) of the topics it consumes, after-batch work done."""
-        if self.after_batch_pending:
-            return False
+    def behind(self, published: dict[tuple[str, int], int]) -> int:
+        """How many records of `published` (topic, partition -> offset after its newest
+        record) in the topics this loop reads it has not committed yet."""
         committed = self._committed
-        return all(
-            committed.get(tp, 0) >= end for tp, end in published.items() if tp[0] in self.topics
+        return sum(
+            max(0, end - committed.get(tp, 0))
+            for tp, end in published.items()
+            if tp[0] in self.topics
         )
+
+    def caught_up_with(self, published: dict[tuple[str, int], int]) -> bool:
+        """True once this loop committed past every record in `published` of the topics it
+        reads, and its after-batch work (e.g. the outbox) is done."""
+        return not self.after_batch_pending and self.behind(published) == 0
 
     @property
     def stopping(self) -> bool:

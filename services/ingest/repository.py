@@ -22,19 +22,7 @@ ingest_event_ids = Table(
 
 def seen_since(session: Session, *, event_ids: Sequence[str], since: datetime) -> set[str]:
     """Which of `event_ids` were published at or after `since`."""
-    seen: set[str] = set()
-    # Chunked: SQLite caps the number of bound parameters in one statement.
-    for start in range(0, len(event_ids), 500):
-        chunk = list(event_ids[start : start + 500])
-        seen.update(
-            session.execute(
-                select(ingest_event_ids.c.event_id).where(
-                    ingest_event_ids.c.event_id.in_(chunk),
-                    ingest_event_ids.c.received_at >= since,
-                )
-            ).scalars()
-        )
-    return seen
+    return set(published_at(session, event_ids=event_ids, since=since))
 
 
 def published_at(
@@ -42,6 +30,7 @@ def published_at(
 ) -> dict[str, datetime]:
     """When each of `event_ids` published at or after `since` was published."""
     found: dict[str, datetime] = {}
+    # Chunked: SQLite caps the number of bound parameters in one statement.
     for start in range(0, len(event_ids), 500):
         chunk = list(event_ids[start : start + 500])
         rows = session.execute(

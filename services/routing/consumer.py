@@ -30,9 +30,7 @@ def build_consumer(
             raise PoisonMessage(f"not a lead change: {exc}") from exc
 
     def handle(record: Record) -> None:
-        change = parse(record)
-        with transaction(sessions) as session:
-            handle_lead_change(session, change=change, config=config, now=utcnow())
+        handle_batch([record])
 
     def handle_batch(records: Sequence[Record]) -> None:
         # One transaction for the poll batch, in offset order; any failure undoes it all.

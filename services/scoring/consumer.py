@@ -27,9 +27,7 @@ def build_consumer(
             raise PoisonMessage(f"not a touch envelope: {exc}") from exc
 
     def handle(record: Record) -> None:
-        envelope = parse(record)
-        with transaction(sessions) as session:
-            handle_touch(session, envelope=envelope, settings=settings, model=model, now=utcnow())
+        handle_batch([record])
 
     def handle_batch(records: Sequence[Record]) -> None:
         # One transaction for the poll batch, each touch in offset order (so in order per
