@@ -3,7 +3,7 @@ sessions, the migration check, and the tables every consumer shares (dedupe, out
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -155,6 +156,44 @@ def mark_processed(session: Session, *, consumer: str, event_id: str, at: dateti
     except IntegrityError:
         return False  # a concurrent instance got there first
     return True
+
+
+# Rows per multi-row statement: well under SQLite's 32,766 bound parameters at 10 columns.
+CHUNK = 500
+
+
+def insert_ignoring_conflicts(session: Session, table: Table, *, index: Any) -> Any:
+    """An INSERT for `table` that skips rows whose `index` columns already exist (PostgreSQL and
+    SQLite both spell it ON CONFLICT DO NOTHING)."""
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return builder(table).on_conflict_do_nothing(index_elements=index)
+
+
+def mark_processed_many(
+    session: Session, *, consumer: str, event_ids: Sequence[str], at: datetime
+) -> set[str]:
+    """Record that `consumer` handled these ids in a few statements; returns the ids that were
+    new (not handled before, and each counted once however often it repeats in `event_ids`).
+
+    A concurrent instance's uncommitted row makes PostgreSQL wait for its outcome, so an id is
+    new for exactly one of them.
+    """
+    unique = list(dict.fromkeys(event_ids))
+    new: set[str] = set()
+    for start in range(0, len(unique), CHUNK):
+        rows = [
+            {"consumer": consumer, "event_id": e, "processed_at": at}
+            for e in unique[start : start + CHUNK]
+        ]
+        statement = insert_ignoring_conflicts(
+            session,
+            processed_events,
+            index=[processed_events.c.consumer, processed_events.c.event_id],
+        )
+        result = session.execute(statement.values(rows).returning(processed_events.c.event_id))
+        new.update(result.scalars())
+    return new
 
 
 # --- migrations ---------------------------------------------------------------------------
