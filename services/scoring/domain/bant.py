@@ -9,6 +9,7 @@ fact, and the title's seniority gives authority. Points from touches halve every
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -67,36 +68,99 @@ def rule_matches(rule: BehaviourRule, touch: Touch) -> bool:
     return True
 
 
-def _behaviour(rule: BehaviourRule, touches: Sequence[Touch], now: datetime) -> list[Evidence]:
-    matching = sorted(
-        (t for t in touches if rule_matches(rule, t)),
-        key=lambda t: (t.occurred_at, t.event_id),
-        reverse=True,
-    )
+@dataclass(frozen=True)
+class Seen:
+    """A touch as the rules remember it: which event, what kind, when."""
+
+    event_id: str
+    type: str
+    at: datetime
+
+    @property
+    def key(self) -> tuple[datetime, str]:
+        """The order of touches in a history: time, then event id."""
+        return (self.at, self.event_id)
+
+
+@dataclass
+class RuleMemory:
+    """What the behaviour and declared rules need of a lead's history, folded one touch at a
+    time (in history order): per behaviour rule its matching touches, newest first (only the
+    newest for `count = "latest"`; for `"each"` those that can still add points), and per
+    declared rule the newest answer."""
+
+    matches: dict[str, list[Seen]] = field(default_factory=dict)
+    answers: dict[str, tuple[Seen, str]] = field(default_factory=dict)
+
+    def copy(self) -> RuleMemory:
+        """An independent copy (the lists are not shared)."""
+        return RuleMemory(
+            matches={k: list(v) for k, v in self.matches.items()}, answers=dict(self.answers)
+        )
+
+
+def _kept(rule: BehaviourRule) -> int | None:
+    """How many of a rule's matches can ever add points (None: all of them).
+
+    Every match of a rule decays at the same rate, so a newer one is always worth at least as
+    much as an older one. With positive points capped at `max_points`, the match at place k
+    (newest first) comes after k matches worth at least 1 each whenever it is worth anything,
+    so from place `max_points` on a match adds nothing, now or later.
+    """
     if rule.count == "latest":
-        matching = matching[:1]
+        return 1
+    if rule.max_points is not None and rule.points > 0:
+        return max(0, rule.max_points)
+    return None
+
+
+def remember(memory: RuleMemory, *, model: ScoringModel, touch: Touch) -> None:
+    """Fold the next touch of the history (no older than any folded before) into `memory`."""
+    seen = Seen(touch.event_id, touch.type, touch.occurred_at)
+    for rule in model.rules:
+        if rule_matches(rule, touch):
+            found = memory.matches.setdefault(rule.name, [])
+            found.insert(0, seen)
+            keep = _kept(rule)
+            if keep is not None:
+                del found[keep:]
+    for declared in model.declared:
+        value = touch.properties.get(declared.field)
+        if value not in (None, ""):
+            memory.answers[declared.name] = (seen, _answer(value))
+
+
+def remember_all(*, model: ScoringModel, touches: Sequence[Touch]) -> RuleMemory:
+    """The memory of a whole history (any order)."""
+    memory = RuleMemory()
+    for touch in sorted(touches, key=lambda t: (t.occurred_at, t.event_id)):
+        remember(memory, model=model, touch=touch)
+    return memory
+
+
+def _behaviour(rule: BehaviourRule, matching: Sequence[Seen], now: datetime) -> list[Evidence]:
+    """The evidence of a rule's matches (newest first) at `now`."""
     found: list[Evidence] = []
     total = 0
     for t in matching:
-        points = decayed(rule.points, at=t.occurred_at, now=now, half_life_days=rule.half_life_days)
+        points = decayed(rule.points, at=t.at, now=now, half_life_days=rule.half_life_days)
         if rule.max_points is not None:
             points = max(0, min(points, rule.max_points - total))
         if points == 0:
             continue
         total += points
-        found.append(Evidence(t.event_id, t.type, t.occurred_at, rule.name, points))
+        found.append(Evidence(t.event_id, t.type, t.at, rule.name, points))
     return found
 
 
-def _declared(rule: DeclaredRule, touches: Sequence[Touch], now: datetime) -> list[Evidence]:
-    answered = [t for t in touches if t.properties.get(rule.field) not in (None, "")]
-    if not answered:
+def _declared(rule: DeclaredRule, answer: tuple[Seen, str] | None, now: datetime) -> list[Evidence]:
+    if answer is None:
         return []
     # The newest answer counts: a form may be answered again later, differently.
-    t = max(answered, key=lambda t: (t.occurred_at, t.event_id))
-    base = rule.values.get(_answer(t.properties[rule.field]), rule.default_points)
-    points = decayed(base, at=t.occurred_at, now=now, half_life_days=rule.half_life_days)
-    return [Evidence(t.event_id, t.type, t.occurred_at, rule.name, points)] if points else []
+    t, text = answer
+    base = rule.values.get(text, rule.default_points)
+    points = decayed(base, at=t.at, now=now, half_life_days=rule.half_life_days)
+    return [Evidence(t.event_id, t.type, t.at, rule.name, points)] if points else []
 
 
 def firmographic_matches(rule: FirmographicRule, persona: Persona) -> bool:
@@ -123,6 +187,13 @@ def assess_bant(
     *, model: ScoringModel, persona: Persona, touches: Sequence[Touch], now: datetime
 ) -> Bant:
     """Score budget, authority, need and timing from persona and touch history at `now`."""
+    return bant_at(
+        model=model, persona=persona, memory=remember_all(model=model, touches=touches), now=now
+    )
+
+
+def bant_at(*, model: ScoringModel, persona: Persona, memory: RuleMemory, now: datetime) -> Bant:
+    """Budget, authority, need and timing at `now`, from persona and the history's memory."""
     found: dict[str, list[Evidence]] = {d: [] for d in DIMENSIONS}
     title = normalize_title(persona.job_title)
     if title.seniority is not None:
@@ -137,9 +208,9 @@ def assess_bant(
                 Evidence(None, "firmographics", None, rule.name, rule.points)
             )
     for declared in model.declared:
-        found[declared.dimension] += _declared(declared, touches, now)
+        found[declared.dimension] += _declared(declared, memory.answers.get(declared.name), now)
     for rule in model.rules:
-        found[rule.dimension] += _behaviour(rule, touches, now)
+        found[rule.dimension] += _behaviour(rule, memory.matches.get(rule.name, ()), now)
     return Bant(
         **{
             name: _dimension(evidence, threshold=model.met_threshold(name))

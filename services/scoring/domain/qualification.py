@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from services.scoring.domain.bant import assess_bant, firmographic_matches
-from services.scoring.domain.model import Assessment, Bant, Persona, Touch
+from services.scoring.domain.bant import firmographic_matches
+from services.scoring.domain.model import Assessment, Bant, Persona, Touch, Transition
 from services.scoring.domain.scoring_model import Dimension, ScoringModel
-from services.scoring.domain.stages import replay_funnel, replay_journey
-from shared.domain import FunnelStage, JourneyStage, Qualification
+from shared.domain import Qualification
 
 
 def overall_score(bant: Bant, *, model: ScoringModel) -> int:
@@ -58,25 +58,18 @@ def qualify(
     return Qualification.UNQUALIFIED, (f"unqualified: score {score} < {q.mql_score} and {met_text}")
 
 
+def in_history_order(moves: Iterable[Transition]) -> tuple[Transition, ...]:
+    """Stage moves in time order, the funnel's before the journey's at the same time."""
+    return tuple(sorted(moves, key=lambda m: (m.at, m.track != "funnel")))
+
+
 def assess(
     *, model: ScoringModel, persona: Persona, touches: Sequence[Touch], now: datetime
 ) -> Assessment:
-    """Score a lead from its whole history, as it stands at `now`."""
-    ordered = sorted(touches, key=lambda t: (t.occurred_at, t.event_id))
-    bant = assess_bant(model=model, persona=persona, touches=ordered, now=now)
-    score = overall_score(bant, model=model)
-    qualification, reason = qualify(
-        model=model, bant=bant, score=score, persona=persona, touches=ordered
-    )
-    funnel, funnel_moves = replay_funnel(model.stages.funnel, ordered, now=now)
-    journey, journey_moves = replay_journey(model.stages.journey, ordered, now=now)
-    return Assessment(
-        score=score,
-        qualification=qualification,
-        bant=bant,
-        funnel_stage=FunnelStage(funnel) if funnel else None,
-        journey_stage=JourneyStage(journey) if journey else None,
-        model_version=model.version,
-        qualification_reason=reason,
-        transitions=tuple(sorted(funnel_moves + journey_moves, key=lambda m: m.at)),
-    )
+    """Score a lead from its whole history, as it stands at `now`: the touches folded in time
+    order from an empty state, then settled at `now`."""
+    from services.scoring.domain import folding  # it builds on this module's scoring
+
+    state, moves = folding.replay(model=model, touches=touches)
+    settled = folding.settle(state, model=model, persona=persona, now=now)
+    return replace(settled.assessment, transitions=in_history_order([*moves, *settled.pending]))

@@ -11,6 +11,7 @@ stage.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.scoring.domain.model import Touch, Transition
@@ -35,30 +36,40 @@ def signal(track: Track, touch: Touch, *, index: dict[str, int]) -> str | None:
     return max(found, key=index.__getitem__) if found else None
 
 
-class _Replay:
-    """One track's state while the history is replayed."""
+@dataclass
+class TrackState:
+    """Where a track stands after the touches folded so far: the stage, when it was entered and
+    when a touch last supported it."""
 
-    def __init__(self, name: str, track: Track, index: dict[str, int]) -> None:
-        self.name, self.track, self.index = name, track, index
-        self.stage: str | None = None
-        self.entered_at: datetime | None = None
-        self.supported_at: datetime | None = None
+    stage: str | None = None
+    entered_at: datetime | None = None
+    supported_at: datetime | None = None
+
+
+class _Replay:
+    """One track's state while the history is replayed, and the moves it made."""
+
+    def __init__(self, name: str, track: Track, state: TrackState) -> None:
+        self.name, self.track, self.state = name, track, state
+        self.index = _FUNNEL_INDEX if name == "funnel" else _JOURNEY_INDEX
         self.transitions: list[Transition] = []
 
     def move(self, to: str, *, at: datetime, cause: str | None, rule: str) -> None:
-        if to == self.stage:
+        state = self.state
+        if to == state.stage:
             return
-        spent = (at - self.entered_at).total_seconds() if self.entered_at else None
-        self.transitions.append(Transition(self.name, self.stage, to, at, cause, rule, spent))
-        self.stage, self.entered_at, self.supported_at = to, at, at
+        spent = (at - state.entered_at).total_seconds() if state.entered_at else None
+        self.transitions.append(Transition(self.name, state.stage, to, at, cause, rule, spent))
+        state.stage, state.entered_at, state.supported_at = to, at, at
 
     def regress_until(self, when: datetime) -> None:
         """Apply time-based fall-backs that came due before `when` (they may chain)."""
+        state = self.state
         for _ in range(len(self.index)):
-            rule = next((r for r in self.track.regress if r.stage == self.stage), None)
-            if rule is None or self.supported_at is None:
+            rule = next((r for r in self.track.regress if r.stage == state.stage), None)
+            if rule is None or state.supported_at is None:
                 return
-            due = self.supported_at + timedelta(days=rule.after_days)
+            due = state.supported_at + timedelta(days=rule.after_days)
             if due > when:
                 return
             self.move(
@@ -68,39 +79,62 @@ class _Replay:
                 rule=f"no_{rule.stage}_signal_for_{rule.after_days:g}d",
             )
 
-
-def _replay(
-    name: str, track: Track, touches: Sequence[Touch], now: datetime, *, forward_only: bool
-) -> tuple[str | None, list[Transition]]:
-    index = _FUNNEL_INDEX if name == "funnel" else _JOURNEY_INDEX
-    state = _Replay(name, track, index)
-    for t in sorted(touches, key=lambda t: (t.occurred_at, t.event_id)):
-        state.regress_until(t.occurred_at)
+    def step(self, t: Touch) -> None:
+        """Fold the next touch (no older than the ones before it)."""
+        index, track, state = self.index, self.track, self.state
+        self.regress_until(t.occurred_at)
         back_to = track.regress_on.get(t.type)
         if back_to is not None:
             if state.stage is not None and index[back_to] < index[state.stage]:
-                state.move(back_to, at=t.occurred_at, cause=t.event_id, rule=f"regress_on_{t.type}")
-            continue
+                self.move(back_to, at=t.occurred_at, cause=t.event_id, rule=f"regress_on_{t.type}")
+            return
         stage = signal(track, t, index=index)
         if stage is None:
-            continue
+            return
+        forward_only = self.name == "funnel"
         if state.stage is None or (index[stage] > index[state.stage] if forward_only else True):
-            state.move(stage, at=t.occurred_at, cause=t.event_id, rule=f"signal_{t.type}")
+            self.move(stage, at=t.occurred_at, cause=t.event_id, rule=f"signal_{t.type}")
         if state.stage is not None and index[stage] >= index[state.stage]:
             state.supported_at = t.occurred_at
-    state.regress_until(now)
-    return state.stage, state.transitions
+
+
+def step_track(name: str, track: Track, state: TrackState, touch: Touch) -> list[Transition]:
+    """Fold the next touch of the history into a track's state; returns the moves it made (the
+    funnel moves only forward on signals, the journey both ways)."""
+    replay = _Replay(name, track, state)
+    replay.step(touch)
+    return replay.transitions
+
+
+def settle_track(
+    name: str, track: Track, state: TrackState, *, now: datetime
+) -> tuple[str | None, list[Transition]]:
+    """The stage at `now` (after the fall-backs due by then) and those fall-backs; `state` is
+    left as it was, since a touch older than `now` may still come."""
+    replay = _Replay(name, track, TrackState(state.stage, state.entered_at, state.supported_at))
+    replay.regress_until(now)
+    return replay.state.stage, replay.transitions
+
+
+def _replay(
+    name: str, track: Track, touches: Sequence[Touch], now: datetime
+) -> tuple[str | None, list[Transition]]:
+    replay = _Replay(name, track, TrackState())
+    for t in sorted(touches, key=lambda t: (t.occurred_at, t.event_id)):
+        replay.step(t)
+    replay.regress_until(now)
+    return replay.state.stage, replay.transitions
 
 
 def replay_funnel(
     track: Track, touches: Sequence[Touch], *, now: datetime
 ) -> tuple[str | None, list[Transition]]:
     """The funnel stage at `now` and every move that led there."""
-    return _replay("funnel", track, touches, now, forward_only=True)
+    return _replay("funnel", track, touches, now)
 
 
 def replay_journey(
     track: Track, touches: Sequence[Touch], *, now: datetime
 ) -> tuple[str | None, list[Transition]]:
     """The journey stage at `now` and every move that led there."""
-    return _replay("journey", track, touches, now, forward_only=False)
+    return _replay("journey", track, touches, now)
