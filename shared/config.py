@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(3, ge=1, le=100)
     consumer_retry_backoff_s: float = Field(0.2, ge=0, le=60)
     consumer_poll_timeout_ms: int = Field(500, ge=10, le=60_000)
-    consumer_max_poll_records: int = Field(200, ge=1, le=10_000)
+    # A poll batch is the consumers' unit of work (one transaction, set-based reads, one roll-up
+    # per account): larger batches amortize more, and the poll timeout bounds the wait for one.
+    consumer_max_poll_records: int = Field(1_000, ge=1, le=10_000)
 
     database_url: str = "sqlite:///./leadflow.db"
     database_echo: bool = False

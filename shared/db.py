@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -86,11 +87,17 @@ class MigrationsOutOfDate(RuntimeError):
     """The database schema is not at the revision this code expects."""
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for the URL, with SQLite tuned for several threads writing."""
+    """An engine for the URL, with SQLite tuned for several threads writing, and JSON columns
+    (BANT, states, payloads) read and written by orjson."""
+    json = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}, **json
         )
 
         @event.listens_for(engine, "connect")
@@ -113,7 +120,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, **json)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -162,12 +169,17 @@ def mark_processed(session: Session, *, consumer: str, event_id: str, at: dateti
 CHUNK = 500
 
 
-def insert_ignoring_conflicts(session: Session, table: Table, *, index: Any) -> Any:
-    """An INSERT for `table` that skips rows whose `index` columns already exist (PostgreSQL and
-    SQLite both spell it ON CONFLICT DO NOTHING)."""
+def dialect_insert(session: Session, table: Table) -> Any:
+    """An INSERT for `table` in the session's dialect, ready for `on_conflict_do_update` or
+    `on_conflict_do_nothing` (PostgreSQL and SQLite both spell it ON CONFLICT)."""
     dialect = session.get_bind().dialect.name
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return builder(table).on_conflict_do_nothing(index_elements=index)
+    return builder(table)
+
+
+def insert_ignoring_conflicts(session: Session, table: Table, *, index: Any) -> Any:
+    """An INSERT for `table` that skips rows whose `index` columns already exist."""
+    return dialect_insert(session, table).on_conflict_do_nothing(index_elements=index)
 
 
 def mark_processed_many(
@@ -179,20 +191,16 @@ def mark_processed_many(
     A concurrent instance's uncommitted row makes PostgreSQL wait for its outcome, so an id is
     new for exactly one of them.
     """
-    unique = list(dict.fromkeys(event_ids))
-    new: set[str] = set()
-    for start in range(0, len(unique), CHUNK):
-        rows = [
-            {"consumer": consumer, "event_id": e, "processed_at": at}
-            for e in unique[start : start + CHUNK]
-        ]
-        statement = insert_ignoring_conflicts(
-            session,
-            processed_events,
-            index=[processed_events.c.consumer, processed_events.c.event_id],
-        )
-        result = session.execute(statement.values(rows).returning(processed_events.c.event_id))
-        new.update(result.scalars())
+    rows = [
+        {"consumer": consumer, "event_id": e, "processed_at": at} for e in dict.fromkeys(event_ids)
+    ]
+    if not rows:
+        return set()
+    statement = insert_ignoring_conflicts(
+        session, processed_events, index=[processed_events.c.consumer, processed_events.c.event_id]
+    ).returning(processed_events.c.event_id)
+    # Many parameter sets: SQLAlchemy sends them as multi-row statements (insertmanyvalues).
+    new = set(session.execute(statement, rows).scalars())
     return new
 
 

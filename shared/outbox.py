@@ -9,6 +9,7 @@ every message carries an event id and consumers deduplicate by it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +33,29 @@ def enqueue(
             headers=[[k, v.decode("latin-1")] for k, v in headers or []],
             created_at=utcnow(),
         )
+    )
+
+
+def enqueue_many(
+    session: Session, *, messages: Sequence[tuple[str, bytes | None, bytes, Headers]]
+) -> None:
+    """Add (topic, key, value, headers) messages to the outbox in one multi-row insert, in
+    order, inside the caller's transaction."""
+    if not messages:
+        return
+    at = utcnow()
+    session.execute(
+        insert(outbox),
+        [
+            {
+                "topic": topic,
+                "key": key,
+                "value": value,
+                "headers": [[k, v.decode("latin-1")] for k, v in headers],
+                "created_at": at,
+            }
+            for topic, key, value, headers in messages
+        ],
     )
 
 

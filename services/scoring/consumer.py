@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.scoring.service import handle_touch, load_model, rescore_due
+from services.scoring.batch import score_touches
+from services.scoring.service import load_model, rescore_due
 from shared import outbox
 from shared.config import Settings
 from shared.db import transaction
@@ -30,13 +31,13 @@ def build_consumer(
         handle_batch([record])
 
     def handle_batch(records: Sequence[Record]) -> None:
-        # One transaction for the poll batch, each touch in offset order (so in order per
-        # lead, whose touches share a partition); any failure undoes it all.
+        # One transaction for the poll batch, the touches decided in offset order (so in order
+        # per lead, whose touches share a partition); any failure undoes it all.
         envelopes = [parse(r) for r in records]
-        now = utcnow()
         with transaction(sessions) as session:
-            for envelope in envelopes:
-                handle_touch(session, envelope=envelope, settings=settings, model=model, now=now)
+            score_touches(
+                session, envelopes=envelopes, settings=settings, model=model, now=utcnow()
+            )
 
     return ConsumerLoop(
         settings=settings,

@@ -129,6 +129,18 @@ stage_history = Table(
     Index("ix_stage_history_lead_id_track", "lead_id", "track"),
 )
 
+lead_states = Table(
+    "lead_states",
+    metadata,
+    Column("lead_id", String(36), ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", JSON, nullable=False),  # folding.to_json
+    Column("qualified_at", TZDateTime),  # the last qualification move
+    # Set when the stored stage history ends in fall-backs due after this time (the newest
+    # touch): the next touch re-derives them.
+    Column("pending_after", TZDateTime),
+    Column("updated_at", TZDateTime, nullable=False),
+)
+
 lead_merges = Table(
     "lead_merges",
     metadata,

@@ -147,18 +147,45 @@ class CommitteeFunction(StrEnum):
 
 
 @dataclass(frozen=True)
+class Activity:
+    """What the committee rules need of a member's touches as of `now`: how many fall in the
+    engagement window and the newest of them, the newest touch at all and the newest rejection
+    (touches after `now` left out)."""
+
+    recent_count: int = 0
+    recent_last_at: datetime | None = None
+    last_at: datetime | None = None
+    last_rejection_at: datetime | None = None
+
+
+def activity_of(touches: Sequence[Touch], *, now: datetime, window_start: datetime) -> Activity:
+    """A member's activity from their touches."""
+    history = [t for t in touches if t.occurred_at <= now]
+    recent = [t.occurred_at for t in history if t.occurred_at >= window_start]
+    rejections = [t.occurred_at for t in history if t.type in REJECTION_TYPES]
+    return Activity(
+        recent_count=len(recent),
+        recent_last_at=max(recent, default=None),
+        last_at=max((t.occurred_at for t in history), default=None),
+        last_rejection_at=max(rejections, default=None),
+    )
+
+
+@dataclass(frozen=True)
 class Member:
-    """One lead of an account, with what scoring already knows about them."""
+    """One lead of an account, with what scoring already knows about them: their touches, or
+    (`activity`) the summary of them the committee rules need."""
 
     lead_id: str
     title: Title
     bant: Bant
     funnel_stage: FunnelStage | None
     journey_stage: JourneyStage | None
-    touches: tuple[Touch, ...]
+    touches: tuple[Touch, ...] = ()
     declared_decision_maker: bool = False
     involvement_override: Involvement | None = None
     function_override: CommitteeFunction | None = None
+    activity: Activity | None = None
 
 
 @dataclass(frozen=True)
@@ -303,13 +330,11 @@ def assess_account(
         )
 
     window_start = now - timedelta(days=engaged_days)
-    history: dict[str, list[Touch]] = {
-        m.lead_id: [t for t in m.touches if t.occurred_at <= now] for m in members
+    recent: dict[str, Activity] = {
+        m.lead_id: m.activity or activity_of(m.touches, now=now, window_start=window_start)
+        for m in members
     }
-    recent: dict[str, list[Touch]] = {
-        m.lead_id: [t for t in history[m.lead_id] if t.occurred_at >= window_start] for m in members
-    }
-    engaged = [m for m in members if recent[m.lead_id]]
+    engaged = [m for m in members if recent[m.lead_id].recent_count]
     engaged_ids = {m.lead_id for m in engaged}
 
     driver_id = _infer_driver(members, engaged, recent)
@@ -338,7 +363,7 @@ def assess_account(
     journey_stages = [m.journey_stage for m in pool if m.journey_stage is not None]
     funnel = max(funnel_stages, key=FUNNEL_ORDER.index) if funnel_stages else None
     journey = max(journey_stages, key=JOURNEY_ORDER.index) if journey_stages else None
-    if _rejected_last(members, engaged_ids, history):
+    if _rejected_last(members, engaged_ids, recent):
         back = JourneyStage.REQUIREMENTS_BUILDING
         if journey is None or JOURNEY_ORDER.index(journey) > JOURNEY_ORDER.index(back):
             journey = back
@@ -358,7 +383,7 @@ def _is_decision_maker(member: Member) -> bool:
 
 
 def _infer_driver(
-    members: Sequence[Member], engaged: Sequence[Member], recent: dict[str, list[Touch]]
+    members: Sequence[Member], engaged: Sequence[Member], recent: dict[str, Activity]
 ) -> str | None:
     """The lead_id of the inferred driver, or None when there is none to infer."""
     if any(m.involvement_override is Involvement.DRIVER for m in members):
@@ -369,14 +394,14 @@ def _infer_driver(
     # Sort by lead_id first so the stable sort below breaks full ties on the lowest lead_id.
     candidates.sort(key=lambda m: m.lead_id)
     candidates.sort(
-        key=lambda m: (len(recent[m.lead_id]), max(t.occurred_at for t in recent[m.lead_id])),
+        key=lambda m: (recent[m.lead_id].recent_count, recent[m.lead_id].recent_last_at),
         reverse=True,
     )
     return candidates[0].lead_id
 
 
 def _role(
-    member: Member, *, driver_id: str | None, recent: list[Touch], engaged: bool, days: str
+    member: Member, *, driver_id: str | None, recent: Activity, engaged: bool, days: str
 ) -> MemberRole:
     """One member's role: function first, since gatekeeping depends on it."""
     reasons: list[str] = []
@@ -403,12 +428,12 @@ def _role(
     if member.lead_id == driver_id:
         involvement = Involvement.DRIVER
         reasons.append(
-            f"Most active engaged member: {_plural(len(recent))} in the last {days} days."
+            f"Most active engaged member: {_plural(recent.recent_count)} in the last {days} days."
         )
     elif engaged:
         involvement = Involvement.PARTICIPANT
         reasons.append(
-            f"Engaged with {_plural(len(recent))} in the last {days} days, "
+            f"Engaged with {_plural(recent.recent_count)} in the last {days} days, "
             "but not the member leading the stage."
         )
     elif decision_maker or function in (CommitteeFunction.REVIEWER, CommitteeFunction.PURCHASING):
@@ -457,20 +482,20 @@ def _authority(
 
 
 def _rejected_last(
-    members: Sequence[Member], engaged_ids: set[str], history: dict[str, list[Touch]]
+    members: Sequence[Member], engaged_ids: set[str], activity: dict[str, Activity]
 ) -> bool:
     """Whether an engaged member's newest rejection is newer than anyone else's newest touch."""
     for member in members:
         if member.lead_id not in engaged_ids:
             continue
-        rejections = [t.occurred_at for t in history[member.lead_id] if t.type in REJECTION_TYPES]
-        if not rejections:
+        rejected_at = activity[member.lead_id].last_rejection_at
+        if rejected_at is None:
             continue
-        rejected_at = max(rejections)
         others = [
-            max(t.occurred_at for t in history[other.lead_id])
+            seen
             for other in members
-            if other.lead_id != member.lead_id and history[other.lead_id]
+            if other.lead_id != member.lead_id
+            and (seen := activity[other.lead_id].last_at) is not None
         ]
         if all(rejected_at > seen for seen in others):
             return True

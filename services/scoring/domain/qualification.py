@@ -8,14 +8,14 @@ from datetime import datetime
 
 from services.scoring.domain.bant import firmographic_matches
 from services.scoring.domain.model import Assessment, Bant, Persona, Touch, Transition
-from services.scoring.domain.scoring_model import Dimension, ScoringModel
+from services.scoring.domain.scoring_model import DEFAULT_DIMENSION, ScoringModel
 from shared.domain import Qualification
 
 
 def overall_score(bant: Bant, *, model: ScoringModel) -> int:
     """The weighted mean of the four BANT scores, 0-100."""
     weights = {
-        name: model.dimensions.get(name, Dimension()).weight  # type: ignore[call-overload]
+        name: model.dimensions.get(name, DEFAULT_DIMENSION).weight  # type: ignore[call-overload]
         for name in bant.dimensions()
     }
     total = sum(weights.values())

@@ -105,6 +105,9 @@ class Dimension(_Strict):
     weight: float = Field(1.0, ge=0, le=10)
 
 
+DEFAULT_DIMENSION = Dimension()
+
+
 class Qualification(_Strict):
     """Score and BANT thresholds, and the events that settle the outcome."""
 
@@ -204,7 +207,7 @@ class ScoringModel(_Strict):
 
     def met_threshold(self, dimension: str) -> int:
         """The score at which `dimension` counts as met."""
-        return self.dimensions.get(dimension, Dimension()).met_threshold  # type: ignore[call-overload]
+        return self.dimensions.get(dimension, DEFAULT_DIMENSION).met_threshold  # type: ignore[call-overload]
 
     def funnel_stage(self, name: str) -> FunnelStage:
         """A funnel stage by name."""

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Seniority(StrEnum):
@@ -454,8 +455,10 @@ _LONGEST_PHRASE = max(len(key) for key in _EXACT)
 _STEMS_LONGEST_FIRST = sorted(_STEMS.items(), key=lambda item: -len(item[0]))
 
 
+@lru_cache(maxsize=4096)
 def normalize_title(title: str | None) -> Title:
-    """Read the seniority and job function from a free-text job title."""
+    """Read the seniority and job function from a free-text job title (the same few titles
+    recur across a batch, so they are read once)."""
     raw = title or ""
     words = _words(raw)
     if not words:

@@ -1,0 +1,563 @@
+"""Scoring a poll batch as one unit of work.
+
+`score_touches` takes a batch of touch envelopes: one statement marks them processed (the
+repeats and the already seen drop out), a few set-based reads load every lead, identity and
+folded state the batch needs, each touch is decided in memory in batch order (so in order per
+lead), and the results are written back with multi-row statements, one outbox insert included.
+The caller commits once. An in-order touch is folded into the lead's stored state
+(`domain/folding.py`); a late touch, a lead without a usable state, and the survivor of a merge
+are replayed from their whole history, which gives the same result.
+
+The account roll-up runs once per batch per account that changed, after the leads are
+written, so every lead change of a batch carries its account role as of the batch's end.
+A merge is the one step that needs the database to be current: the pending writes are flushed
+before it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.routing import repository as routing_repository
+from services.scoring import bulk
+from services.scoring import repository as repo
+from services.scoring.accounts_rollup import refresh_accounts, remember_bant
+from services.scoring.domain import accounts as committee
+from services.scoring.domain import folding
+from services.scoring.domain.model import Bant, Touch, Transition
+from services.scoring.domain.qualification import in_history_order
+from services.scoring.domain.scoring_model import ScoringModel
+from services.scoring.shapes import (
+    account_of,
+    bant_json,
+    lead_change_id,
+    lead_representation,
+    persona_of,
+    persona_values,
+    touch_of,
+)
+from shared import outbox
+from shared.config import Settings
+from shared.db import mark_processed_many
+from shared.events import LeadChange, TouchEnvelope
+
+CONSUMER = "scoring"
+_IDENTITY_KINDS = ("user_id", "anonymous_id")
+
+
+@dataclass
+class _Lead:
+    """One lead while a batch works on it."""
+
+    row: dict[str, Any]
+    identities: list[tuple[str, str]]
+    new: bool = False
+    state: folding.LeadState | None = None  # None: replay the history before folding
+    has_state_row: bool = False
+    qualified_at: datetime | None = None
+    pending_after: datetime | None = None  # stored stage history has fall-backs after this
+    rewrite: bool = False  # replace every funnel and journey move on flush
+    moves: list[Transition] = field(default_factory=list)  # stage moves not yet stored
+    tail: tuple[Transition, ...] = ()  # fall-backs due after the newest touch, as of now
+    unsaved: list[Touch] = field(default_factory=list)  # touches not yet written
+    bant: Bant | None = None  # as last assessed in this batch
+    dirty: bool = False
+
+
+@dataclass
+class _Change:
+    """A lead change waiting for its account role (known once the roll-up has run)."""
+
+    lead_id: str
+    cause_event_id: str
+    occurred_at: datetime
+    changes: dict[str, Any]
+    values: dict[str, Any]
+    identities: list[tuple[str, str]]
+    touch: dict[str, Any] | None
+
+
+class Batch:
+    """The in-memory unit of work for touches (and re-scores) of many leads."""
+
+    def __init__(
+        self, session: Session, *, settings: Settings, model: ScoringModel, now: datetime
+    ) -> None:
+        self.session, self.settings, self.model, self.now = session, settings, model, now
+        self.owners: dict[tuple[str, str], str] = {}
+        self.leads: dict[str, _Lead] = {}
+        self.changes: list[LeadChange] = []
+        self._waiting: list[_Change] = []
+        self._new_identities: list[dict[str, Any]] = []
+        self._touch_rows: list[dict[str, Any]] = []
+        self._qualification_rows: list[dict[str, Any]] = []
+        self._domains: set[str] = set()
+
+    # --- loading -------------------------------------------------------------------------
+
+    def load_for(self, envelopes: list[TouchEnvelope]) -> None:
+        """Read the identities, leads and states these touches need, in a few queries."""
+        pairs = [pair for e in envelopes for pair in _identities(e)]
+        missing = [p for p in dict.fromkeys(pairs) if p not in self.owners]
+        self.owners.update(bulk.owners_of(self.session, identities=missing))
+        self.load_leads([self.owners[p] for p in pairs if p in self.owners])
+
+    def load_leads(self, lead_ids: list[str]) -> None:
+        """Read the rows, identities and folded states of leads not loaded yet."""
+        wanted = [i for i in dict.fromkeys(lead_ids) if i not in self.leads]
+        if not wanted:
+            return
+        rows = bulk.leads_by_id(self.session, lead_ids=wanted)
+        found = list(rows)
+        identities = bulk.identities_by_lead(self.session, lead_ids=found)
+        states = bulk.states_of(self.session, lead_ids=found)
+        without = [i for i in found if i not in states]
+        qualified = bulk.last_qualified_at(self.session, lead_ids=without) if without else {}
+        for lead_id in found:
+            stored = states.get(lead_id)
+            self.leads[lead_id] = _Lead(
+                row=dict(rows[lead_id]._mapping),
+                identities=identities[lead_id],
+                state=folding.from_json(stored.state, model=self.model) if stored else None,
+                has_state_row=stored is not None,
+                qualified_at=stored.qualified_at if stored else qualified.get(lead_id),
+                pending_after=stored.pending_after if stored else None,
+            )
+            for pair in identities[lead_id]:
+                self.owners[pair] = lead_id
+
+    # --- deciding --------------------------------------------------------------------------
+
+    def touch(self, envelope: TouchEnvelope) -> None:
+        """Store a (new) touch and fold it into its lead, queueing the lead change."""
+        lead_id, extra = self._resolve(envelope)
+        touch = Touch(
+            event_id=envelope.event_id,
+            type=envelope.type,
+            occurred_at=envelope.occurred_at,
+            source=envelope.source,
+            properties=envelope.properties,
+        )
+        self._touch_rows.append(
+            {
+                "event_id": envelope.event_id,
+                "lead_id": lead_id,
+                "type": envelope.type,
+                "source": envelope.source,
+                "occurred_at": envelope.occurred_at,
+                "received_at": envelope.received_at,
+                "properties": envelope.properties,
+            }
+        )
+        lead = self.leads[lead_id]
+        lead.unsaved.append(touch)
+        if lead.state is None or lead.state.is_late(touch):
+            self._replay(lead_id)
+        else:
+            lead.moves += folding.fold(lead.state, model=self.model, touch=touch)
+        self._record(
+            lead_id,
+            persona=persona_values(envelope),
+            cause_event_id=envelope.event_id,
+            cause_at=envelope.occurred_at,
+            extra=extra,
+            touch={
+                "event_id": envelope.event_id,
+                "type": envelope.type,
+                "occurred_at": envelope.occurred_at.isoformat(),
+                "properties": envelope.properties,
+            },
+        )
+
+    def rescore(self, lead_id: str) -> bool:
+        """Re-assess a quiet lead at `now`; queue a lead change only if its qualification or a
+        stage moved (decay alone is not worth an event). True if it moved."""
+        self.load_leads([lead_id])
+        lead = self.leads.get(lead_id)
+        if lead is None:
+            return False
+        if lead.state is None:
+            self._replay(lead_id)
+        assert lead.state is not None
+        assessment = folding.settle(
+            lead.state, model=self.model, persona=persona_of(lead.row), now=self.now
+        ).assessment
+        row = lead.row
+        if (
+            row["qualification"] == assessment.qualification.value
+            and row["funnel_stage"] == _value(assessment.funnel_stage)
+            and row["journey_stage"] == _value(assessment.journey_stage)
+        ):
+            return False
+        cause = f"rescore:{lead_id}:{self.now.isoformat()}"
+        self._record(
+            lead_id,
+            persona={},
+            cause_event_id=cause,
+            cause_at=self.now,
+            extra={"rescored": True},
+            touch=None,
+        )
+        return True
+
+    def _replay(self, lead_id: str) -> None:
+        lead = self.leads[lead_id]
+        stored = [] if lead.new else repo.touches_of(self.session, lead_id=lead_id)
+        history = [touch_of(r) for r in stored] + lead.unsaved
+        lead.state, lead.moves = folding.replay(model=self.model, touches=history)
+        lead.rewrite = True
+
+    def _record(
+        self,
+        lead_id: str,
+        *,
+        persona: dict[str, Any],
+        cause_event_id: str,
+        cause_at: datetime,
+        extra: dict[str, Any],
+        touch: dict[str, Any] | None,
+    ) -> None:
+        """Settle the lead's state at `now`, update its row and queue its lead change."""
+        lead = self.leads[lead_id]
+        assert lead.state is not None
+        before = lead.row
+        merged = {**before, **persona}
+        settled = folding.settle(
+            lead.state, model=self.model, persona=persona_of(merged), now=self.now
+        )
+        assessment = settled.assessment
+        lead.tail = settled.pending
+        new_funnel = _value(assessment.funnel_stage)
+        new_journey = _value(assessment.journey_stage)
+        moved: dict[str, Any] = {}
+        if before["funnel_stage"] != new_funnel:
+            moved["funnel"] = [before["funnel_stage"], new_funnel]
+        if before["journey_stage"] != new_journey:
+            moved["journey"] = [before["journey_stage"], new_journey]
+        caused = [
+            {"track": m.track, "from": m.from_stage, "to": m.to_stage, "rule": m.rule}
+            for m in in_history_order(lead.moves)
+            if m.cause_event_id == cause_event_id
+        ]
+        if caused:
+            moved["transitions"] = caused
+        if before["qualification"] != assessment.qualification.value:
+            previous = lead.qualified_at
+            self._qualification_rows.append(
+                {
+                    "lead_id": lead_id,
+                    "track": "qualification",
+                    "from_stage": before["qualification"],
+                    "to_stage": assessment.qualification.value,
+                    "at": cause_at,
+                    "cause_event_id": cause_event_id,
+                    "rule": assessment.qualification_reason[:100],
+                    "seconds_in_previous": (
+                        (cause_at - previous).total_seconds() if previous else None
+                    ),
+                }
+            )
+            lead.qualified_at = max(previous, cause_at) if previous else cause_at
+            moved["qualification"] = [before["qualification"], assessment.qualification.value]
+        domain = committee.account_domain(
+            email=merged.get("email"), company_domain=merged.get("company_domain")
+        )
+        self._domains.update({domain, before.get("account_domain")} - {None})  # type: ignore[arg-type]
+        newest = lead.state.newest
+        lead.row = {
+            **merged,
+            "score": assessment.score,
+            "qualification": assessment.qualification.value,
+            "funnel_stage": new_funnel,
+            "journey_stage": new_journey,
+            "bant": bant_json(assessment),
+            "model_version": assessment.model_version,
+            "qualification_reason": assessment.qualification_reason[:500],
+            "account_domain": domain,
+            "last_touch_at": newest.at if newest else None,
+            "updated_at": self.now,
+        }
+        lead.bant, lead.dirty = assessment.bant, True
+        self._waiting.append(
+            _Change(
+                lead_id=lead_id,
+                cause_event_id=cause_event_id,
+                occurred_at=cause_at,
+                changes={"score_delta": assessment.score - before["score"], **moved, **extra},
+                values=dict(lead.row),
+                identities=list(lead.identities),
+                touch=touch,
+            )
+        )
+
+    # --- identity ----------------------------------------------------------------------------
+
+    def _resolve(self, envelope: TouchEnvelope) -> tuple[str, dict[str, Any]]:
+        """The lead a touch belongs to, stitching anonymous and platform ids to the person; and
+        what that took (`created`, `merged_from`) for the lead change.
+
+        A lead without an email is a stand-in for someone not yet known, so it merges into the
+        person an event ties it to; two leads with different emails are never merged (a shared
+        browser is two people).
+        """
+        email = envelope.lead.email
+        others = [p for p in _identities(envelope) if p[0] != "email"]
+        by_email = self.owners.get(("email", email)) if email else None
+        found = {p: self.owners[p] for p in others if p in self.owners}
+        candidates = [c for c in dict.fromkeys(found.values()) if c in self.leads]
+        emails = {c: self.leads[c].row["email"] for c in candidates}
+
+        target: str | None
+        created = False
+        if by_email is not None:
+            target = by_email
+        elif email:
+            anonymous = [c for c in candidates if emails[c] is None]
+            target = anonymous[0] if anonymous else None
+        elif candidates:
+            known = [c for c in candidates if emails[c] is not None]
+            target = known[0] if known else candidates[0]
+        else:
+            target = None
+        merging = [c for c in candidates if c != target and emails[c] is None]
+        if merging:
+            self.flush()  # a merge moves stored rows: store what is pending first
+        if target is None:
+            target, created = self._new_lead(email=email), True
+        elif email and by_email is None:
+            self._add_identity(target, ("email", email))
+            self.leads[target].row["email"] = email
+        merged_from = None
+        for other in merging:
+            self._merge(into=target, other=other, envelope=envelope)
+            merged_from = other
+        for pair in others:
+            if pair not in found:
+                self._add_identity(target, pair)
+        extra = {**({"created": True} if created else {})}
+        if merged_from:
+            extra["merged_from"] = merged_from
+        return target, extra
+
+    def _new_lead(self, *, email: str | None) -> str:
+        lead_id = str(uuid.uuid4())
+        self.leads[lead_id] = _Lead(
+            row={
+                **{c.name: None for c in repo.leads.columns},
+                "id": lead_id,
+                "email": email,
+                "score": 0,
+                "qualification": "unqualified",
+                "bant": {},
+                "model_version": "",
+                "created_at": self.now,
+                "updated_at": self.now,
+            },
+            identities=[],
+            new=True,
+            state=folding.LeadState(model_version=self.model.version),
+        )
+        if email:
+            self._add_identity(lead_id, ("email", email))
+        return lead_id
+
+    def _add_identity(self, lead_id: str, pair: tuple[str, str]) -> None:
+        self.owners[pair] = lead_id
+        self.leads[lead_id].identities.append(pair)
+        self._new_identities.append(
+            {"kind": pair[0], "value": pair[1], "lead_id": lead_id, "created_at": self.now}
+        )
+
+    def _merge(self, *, into: str, other: str, envelope: TouchEnvelope) -> None:
+        """Move an email-less lead's identities and history into `into` (stored rows: the
+        batch was flushed), record the merge, and replay the survivor on its next fold."""
+        moved = repo.move_lead_history(self.session, from_lead_id=other, into_lead_id=into)
+        routing_repository.reassign_lead(self.session, from_lead_id=other, into_lead_id=into)
+        repo.record_merge(
+            self.session,
+            into_lead_id=into,
+            from_lead_id=other,
+            cause_event_id=envelope.event_id,
+            identities=[{"kind": r.kind, "value": r.value} for r in moved],
+            at=self.now,
+        )
+        repo.delete_lead(self.session, lead_id=other)
+        gone = self.leads.pop(other)
+        survivor = self.leads[into]
+        for pair in gone.identities:
+            self.owners[pair] = into
+            survivor.identities.append(pair)
+        if gone.row.get("account_domain"):
+            self._domains.add(gone.row["account_domain"])
+        survivor.state = None  # its history now holds the other's touches
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything decided so far, roll up the accounts that changed, and queue the
+        lead changes in the outbox."""
+        session = self.session
+        dirty = [(i, lead) for i, lead in self.leads.items() if lead.dirty]
+        bulk.insert_rows(session, repo.leads, [lead.row for _, lead in dirty if lead.new])
+        bulk.update_leads(session, rows=[lead.row for _, lead in dirty if not lead.new])
+        bulk.insert_rows(session, repo.lead_identities, self._new_identities)
+        bulk.insert_rows(session, repo.touches, self._touch_rows)
+        bulk.delete_stage_moves(
+            session,
+            whole=[i for i, lead in dirty if lead.rewrite and not lead.new],
+            after={
+                i: lead.pending_after
+                for i, lead in dirty
+                if not lead.rewrite and lead.pending_after is not None
+            },
+        )
+        stage_rows = [
+            _stage_row(lead_id, m)
+            for lead_id, lead in dirty
+            for m in in_history_order([*lead.moves, *lead.tail])
+        ]
+        stage_rows += self._qualification_rows
+        bulk.insert_rows(session, repo.stage_history, stage_rows)
+        bulk.save_states(
+            session,
+            rows=[
+                {
+                    "lead_id": lead_id,
+                    "state": folding.to_json(lead.state),
+                    "qualified_at": lead.qualified_at,
+                    "pending_after": (
+                        lead.state.newest.at if lead.tail and lead.state.newest else None
+                    ),
+                    "updated_at": self.now,
+                }
+                for lead_id, lead in dirty
+                if lead.state is not None
+            ],
+        )
+        for lead_id, lead in dirty:
+            if lead.bant is not None:
+                remember_bant(lead_id=lead_id, updated_at=self.now, bant=lead.bant)
+        accounts = refresh_accounts(session, domains=sorted(self._domains), now=self.now)
+        changes = [self._lead_change(c, accounts) for c in self._waiting]
+        outbox.enqueue_many(
+            session,
+            messages=[
+                (
+                    self.settings.topic_lead_changes,
+                    c.lead_id.encode(),
+                    c.to_bytes(),
+                    [("event_id", c.event_id.encode())],
+                )
+                for c in changes
+            ],
+        )
+        self.changes += changes
+        for _, lead in dirty:
+            lead.pending_after = (
+                lead.state.newest.at if lead.tail and lead.state and lead.state.newest else None
+            )
+            lead.new = lead.rewrite = lead.dirty = False
+            lead.moves, lead.unsaved = [], []
+            lead.has_state_row = lead.state is not None
+        self._waiting, self._new_identities, self._touch_rows = [], [], []
+        self._qualification_rows, self._domains = [], set()
+
+    def _lead_change(self, change: _Change, accounts: dict[str, Any]) -> LeadChange:
+        values = change.values
+        account = account_of(values, accounts.get(values.get("account_domain") or ""))
+        return LeadChange(
+            event_id=lead_change_id(change.cause_event_id),
+            lead_id=change.lead_id,
+            cause_event_id=change.cause_event_id,
+            occurred_at=change.occurred_at,
+            changes=change.changes,
+            lead=lead_representation(
+                values, identities=change.identities, owner=None, account=account
+            ),
+            touch=change.touch,
+        )
+
+
+def _value(stage: Any) -> str | None:
+    return stage.value if stage is not None else None
+
+
+def _identities(envelope: TouchEnvelope) -> list[tuple[str, str]]:
+    lead = envelope.lead
+    pairs = [("email", lead.email)] if lead.email else []
+    pairs += [(kind, getattr(lead, kind)) for kind in _IDENTITY_KINDS if getattr(lead, kind)]
+    return pairs  # type: ignore[return-value]
+
+
+def _stage_row(lead_id: str, move: Transition) -> dict[str, Any]:
+    return {
+        "lead_id": lead_id,
+        "track": move.track,
+        "from_stage": move.from_stage,
+        "to_stage": move.to_stage,
+        "at": move.at,
+        "cause_event_id": move.cause_event_id,
+        "rule": move.rule,
+        "seconds_in_previous": move.seconds_in_previous,
+    }
+
+
+def score_touches(
+    session: Session,
+    *,
+    envelopes: list[TouchEnvelope],
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
+) -> list[LeadChange]:
+    """Store a batch of touches, re-score their leads and queue the lead changes, in the
+    caller's transaction; returns the lead changes (none for repeats and duplicates)."""
+    new = mark_processed_many(
+        session, consumer=CONSUMER, event_ids=[e.event_id for e in envelopes], at=now
+    )
+    todo: list[TouchEnvelope] = []
+    for envelope in envelopes:
+        if envelope.event_id in new:
+            new.discard(envelope.event_id)  # a repeat within the batch counts once
+            todo.append(envelope)
+    batch = Batch(session, settings=settings, model=model, now=now)
+    batch.load_for(todo)
+    for envelope in todo:
+        batch.touch(envelope)
+    batch.flush()
+    return batch.changes
+
+
+def handle_touch(
+    session: Session,
+    *,
+    envelope: TouchEnvelope,
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
+) -> LeadChange | None:
+    """Store one touch, re-score its lead and queue the lead change; None for a duplicate."""
+    changes = score_touches(session, envelopes=[envelope], settings=settings, model=model, now=now)
+    return changes[0] if changes else None
+
+
+def rescore_leads(
+    session: Session,
+    *,
+    lead_ids: list[str],
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
+) -> int:
+    """Re-assess these leads at `now`, queueing a lead change for each that moved; returns how
+    many moved."""
+    batch = Batch(session, settings=settings, model=model, now=now)
+    batch.load_leads(lead_ids)
+    moved = sum(batch.rescore(lead_id) for lead_id in lead_ids)
+    batch.flush()
+    return moved

@@ -1,0 +1,175 @@
+"""Scoring's data shapes: a stored touch as the domain sees it, persona and BANT to and from
+their stored form, the lead representation sales tools read, and the deterministic id of the
+lead change a touch causes. Pure: no queries here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from services.scoring.domain.model import Assessment, Bant, Dimension, Evidence, Persona, Touch
+from shared.db import as_utc
+from shared.events import TouchEnvelope
+
+_PERSONA_FIELDS = ("first_name", "last_name", "job_title", "phone")
+_COMPANY_FIELDS = {
+    "name": "company_name",
+    "domain": "company_domain",
+    "industry": "industry",
+    "employees": "employees",
+    "annual_revenue": "annual_revenue",
+    "country": "country",
+}
+
+
+def lead_change_id(cause_event_id: str) -> str:
+    """A deterministic id for the lead change a touch causes, so a re-publish deduplicates."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"leadflow:lead-change:{cause_event_id}"))
+
+
+def persona_values(envelope: TouchEnvelope) -> dict[str, Any]:
+    """Persona columns the event states (it never blanks what an earlier event said)."""
+    lead = envelope.lead
+    values = {f: getattr(lead, f) for f in _PERSONA_FIELDS if getattr(lead, f)}
+    if lead.company is not None:
+        for field, column in _COMPANY_FIELDS.items():
+            value = getattr(lead.company, field)
+            if value is not None:
+                values[column] = value
+    return values
+
+
+def touch_of(row: Any) -> Touch:
+    """A stored touch row as the domain's Touch."""
+    return Touch(
+        event_id=row.event_id,
+        type=row.type,
+        occurred_at=as_utc(row.occurred_at),  # type: ignore[arg-type]
+        source=row.source,
+        properties=row.properties or {},
+    )
+
+
+def persona_of(values: Any) -> Persona:
+    """The persona of a lead row (or a mapping with the same keys)."""
+    get = values.get if isinstance(values, Mapping) else lambda k: getattr(values, k, None)
+    return Persona(
+        job_title=get("job_title"),
+        employees=get("employees"),
+        annual_revenue=get("annual_revenue"),
+        industry=get("industry"),
+        country=get("country"),
+        company_domain=get("company_domain"),
+    )
+
+
+def bant_from_json(data: dict[str, Any]) -> Bant:
+    """BANT back from its stored shape (for account assessment without re-scoring members)."""
+
+    def dimension(raw: dict[str, Any] | None) -> Dimension:
+        raw = raw or {}
+        evidence = tuple(
+            Evidence(
+                e.get("event_id"),
+                e.get("type", ""),
+                as_utc(datetime.fromisoformat(e["at"])) if e.get("at") else None,
+                e.get("rule", ""),
+                int(e.get("points", 0)),
+            )
+            for e in raw.get("evidence", [])
+        )
+        return Dimension(
+            score=int(raw.get("score", 0)), met=bool(raw.get("met", False)), evidence=evidence
+        )
+
+    return Bant(**{d: dimension(data.get(d)) for d in ("budget", "authority", "need", "timing")})
+
+
+def bant_json(bant: Bant | Assessment) -> dict[str, Any]:
+    """BANT in the lead representation's shape (design.md)."""
+    if isinstance(bant, Assessment):
+        bant = bant.bant
+    return {
+        name: {
+            "score": dim.score,
+            "met": dim.met,
+            "evidence": [
+                {
+                    "event_id": e.event_id,
+                    "type": e.type,
+                    "at": e.at.isoformat() if e.at else None,
+                    "rule": e.rule,
+                    "points": e.points,
+                }
+                for e in dim.evidence
+            ],
+        }
+        for name, dim in bant.dimensions().items()
+    }
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as ISO 8601 in UTC, or None."""
+    value = as_utc(value)
+    return value.isoformat() if value else None
+
+
+def account_of(
+    values: Mapping[str, Any], account: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The lead's account and its place in the buying committee (`account`: the account's
+    columns, or None), if the lead has one."""
+    domain = values.get("account_domain")
+    if not domain:
+        return None
+    members = account["members"] if account is not None else []
+    role = next((m for m in members if m["lead_id"] == values["id"]), None)
+    return {
+        "domain": domain,
+        "name": account["name"] if account is not None else values.get("company_name"),
+        "role": role["involvement"] if role else None,
+        "function": role["function"] if role else None,
+    }
+
+
+def lead_representation(
+    values: Mapping[str, Any],
+    *,
+    identities: Sequence[tuple[str, str]],
+    owner: Any,
+    account: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The lead representation sales tools read (design.md), from the lead's columns, its
+    (kind, value) identities, its owner row (or None) and `account_of`'s answer."""
+    return {
+        "id": values["id"],
+        "email": values.get("email"),
+        "anonymous_ids": [v for k, v in identities if k == "anonymous_id"],
+        "user_ids": [v for k, v in identities if k == "user_id"],
+        "first_name": values.get("first_name"),
+        "last_name": values.get("last_name"),
+        "job_title": values.get("job_title"),
+        "phone": values.get("phone"),
+        "account": account,
+        "company": {
+            "name": values.get("company_name"),
+            "domain": values.get("company_domain"),
+            "industry": values.get("industry"),
+            "employees": values.get("employees"),
+            "annual_revenue": values.get("annual_revenue"),
+            "country": values.get("country"),
+        },
+        "score": values["score"],
+        "qualification": values["qualification"],
+        "funnel_stage": values.get("funnel_stage"),
+        "journey_stage": values.get("journey_stage"),
+        "bant": values["bant"],
+        "model_version": values["model_version"],
+        "qualification_reason": values.get("qualification_reason"),
+        "owner": {"team": owner.team, "member": owner.member} if owner else None,
+        "last_touch_at": iso(values.get("last_touch_at")),
+        "created_at": iso(values.get("created_at")),
+        "updated_at": iso(values.get("updated_at")),
+    }
