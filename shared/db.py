@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +137,12 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 def as_utc(value: datetime | None) -> datetime | None:
     """Give back a timezone-aware UTC time whatever the driver returned."""
-    from datetime import UTC
-
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    tz = value.tzinfo
+    if tz is UTC:
+        return value
+    return value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
 
 
 def mark_processed(session: Session, *, consumer: str, event_id: str, at: datetime) -> bool:

@@ -121,7 +121,7 @@ class Batch:
         for lead_id in found:
             stored = states.get(lead_id)
             self.leads[lead_id] = _Lead(
-                row=dict(rows[lead_id]._mapping),
+                row={**rows[lead_id]._mapping, "bant": None},  # re-derived before a write
                 identities=identities[lead_id],
                 state=folding.from_json(stored.state, model=self.model) if stored else None,
                 has_state_row=stored is not None,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     String,
     bindparam,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     tuple_,
     update,
 )
@@ -55,11 +57,15 @@ def owners_of(
     return found
 
 
+# Every column but the stored BANT, which scoring re-derives before it writes a lead back.
+_LEAD_COLUMNS = [c for c in leads.columns if c.name != "bant"]
+
+
 def leads_by_id(session: Session, *, lead_ids: Sequence[str]) -> dict[str, Row]:
-    """Lead rows by id, locked for update where the database supports it."""
+    """Lead rows by id (without `bant`), locked for update where the database supports it."""
     found: dict[str, Row] = {}
     for part in _chunks(sorted(set(lead_ids))):
-        query = select(leads).where(leads.c.id.in_(list(part))).with_for_update()
+        query = select(*_LEAD_COLUMNS).where(leads.c.id.in_(list(part))).with_for_update()
         found.update({row.id: row for row in session.execute(query)})
     return found
 
@@ -112,10 +118,28 @@ def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) ->
 
 
 def update_leads(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
-    """Write lead rows back (each dict has `id` and the same other columns)."""
+    """Write lead rows back (each dict has `id` and the same other columns).
+
+    On PostgreSQL one statement does it: the rows travel as one JSON array, which
+    `json_populate_recordset` turns into rows of the table's own type (so every value gets its
+    column's type) to update from. SQLite, in process, takes them one by one.
+    """
     if not rows:
         return
     columns = [c for c in rows[0] if c != "id"]
+    if session.get_bind().dialect.name == "postgresql":
+        assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+        statement = text(
+            f"UPDATE leads SET {assignments} "
+            "FROM json_populate_recordset(NULL::leads, CAST(:rows AS json)) AS v "
+            "WHERE leads.id = v.id"
+        )
+        for part in _chunks(list(rows), 2_000):
+            session.execute(
+                statement,
+                {"rows": orjson.dumps(list(part), option=orjson.OPT_NON_STR_KEYS).decode()},
+            )
+        return
     statement = (
         update(leads)
         .where(leads.c.id == bindparam("lead_key"))
