@@ -162,8 +162,9 @@ class KafkaBroker:
                 libs,
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
+                # One argument with "=": an id may start with "-", which would read as an option.
+                "--cluster-id="
+                + base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
                 "--config",
                 str(config),
                 "--ignore-formatted",
