@@ -26,8 +26,9 @@ format: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.stream
-	@if [ -n "$$LEADFLOW_BENCH_DATABASE_URL" ]; then $(BIN)/python -m bench.latency; \
-	else echo "bench.latency skipped: it needs PostgreSQL (LEADFLOW_BENCH_DATABASE_URL)"; fi
+	@if [ -n "$$LEADFLOW_BENCH_DATABASE_URL" ]; then \
+	  $(BIN)/python -m bench.latency && $(BIN)/python -m bench.burst; \
+	else echo "bench.latency and bench.burst skipped: they need PostgreSQL (LEADFLOW_BENCH_DATABASE_URL)"; fi
 
 # Re-pin every dependency after a change to pyproject.toml.
 constraints: $(TEST_STAMP)
