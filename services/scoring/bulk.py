@@ -272,11 +272,18 @@ def overrides_in(session: Session, *, domains: Sequence[str]) -> dict[str, Row]:
 def replace_accounts(
     session: Session, *, rows: Sequence[dict[str, Any]], gone: Sequence[str]
 ) -> None:
-    """Store these accounts' assessments (replacing the old ones) and forget `gone` ones."""
-    domains = [r["domain"] for r in rows] + list(gone)
-    for part in _chunks(domains):
+    """Store these accounts' assessments (an upsert, so two scoring instances rolling up one
+    account do not collide) and forget the `gone` ones."""
+    for part in _chunks(list(gone)):
         session.execute(delete(accounts).where(accounts.c.domain.in_(list(part))))
-    insert_rows(session, accounts, rows)
+    if not rows:
+        return
+    statement = dialect_insert(session, accounts)
+    statement = statement.on_conflict_do_update(
+        index_elements=[accounts.c.domain],
+        set_={c: statement.excluded[c] for c in rows[0] if c != "domain"},
+    )
+    session.execute(statement, list(rows))
 
 
 def accounts_by_domain(session: Session, *, domains: Sequence[str]) -> dict[str, Row]:
