@@ -1,4 +1,4 @@
-"""Routing's Kafka entry: parse a lead change, run the handler in one transaction."""
+"""Routing's Kafka entry: parse a poll batch of lead changes, handle it in one transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.routing.service import Delivery, config_for, deliver_due, handle_lead_change
+from services.routing.batch import handle_changes
+from services.routing.service import Delivery, config_for, deliver_due
 from shared import outbox
 from shared.config import Settings
 from shared.db import transaction
@@ -33,12 +34,12 @@ def build_consumer(
         handle_batch([record])
 
     def handle_batch(records: Sequence[Record]) -> None:
-        # One transaction for the poll batch, in offset order; any failure undoes it all.
+        # The poll batch is one unit of work: set-based loads, decisions in offset order in
+        # memory, bulk writes, one commit; any failure undoes it all.
         changes = [parse(r) for r in records]
         now = utcnow()
         with transaction(sessions) as session:
-            for change in changes:
-                handle_lead_change(session, change=change, config=config, now=now)
+            handle_changes(session, changes=changes, config=config, now=now)
 
     return ConsumerLoop(
         settings=settings,

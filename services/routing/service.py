@@ -25,7 +25,6 @@ from services.routing.domain.rules import (
     LeadFacts,
     RoutingDecision,
     pick_member,
-    route,
     sla_seconds,
 )
 from services.routing.domain.webhooks import unsubscribe_token
@@ -39,8 +38,8 @@ from services.routing.senders import (
 from services.scoring import repository as scoring_repo
 from shared import outbox
 from shared.config import Settings, read_toml_setting
-from shared.db import as_utc, mark_processed, transaction
-from shared.events import LeadChange, LeadIn, TouchEnvelope
+from shared.db import as_utc, transaction
+from shared.events import LeadIn, TouchEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,8 @@ def _touches(session: Session, *, lead_id: str, types: set[str]) -> list[pb.Touc
     ]
 
 
-def _as_action(row: Row) -> pb.Action:
+def as_action(row: Row) -> pb.Action:
+    """A stored action as playbooks see it."""
     return pb.Action(
         id=row.id,
         kind=row.kind,
@@ -218,81 +218,6 @@ def _store_action(
             "updated_at": now,
         },
     )
-
-
-def _moves(change: LeadChange) -> tuple[Any, Any]:
-    quality = change.changes.get("qualification")
-    funnel = change.changes.get("funnel")
-    return (tuple(quality) if quality else None, tuple(funnel) if funnel else None)
-
-
-def handle_lead_change(
-    session: Session, *, change: LeadChange, config: RoutingConfig, now: datetime
-) -> RoutingDecision | None:
-    """Give the lead to the team owning its step and plan its follow-ups; None for a duplicate."""
-    if not mark_processed(session, consumer=CONSUMER, event_id=change.event_id, at=now):
-        return None
-    lead = change.lead
-    raw = change.touch
-    touch = (
-        pb.Touch(
-            raw["event_id"],
-            raw["type"],
-            datetime.fromisoformat(raw["occurred_at"]),
-            raw.get("properties") or {},
-        )
-        if raw
-        else None
-    )
-    if touch is not None and touch.type == "unsubscribe":
-        repo.suppress(session, lead_id=change.lead_id, reason="unsubscribe event", at=now)
-    decision = route(facts_of(lead), config)
-    current = repo.current_assignment(session, lead_id=change.lead_id)
-    if current is None or current.team != decision.team:
-        current = assign(
-            session,
-            lead_id=change.lead_id,
-            decision=decision,
-            config=config,
-            qualification=lead.get("qualification"),
-            funnel_stage=lead.get("funnel_stage"),
-            cause_event_id=change.event_id,
-            now=now,
-        )
-    state = _lead_state(session, lead_id=change.lead_id)
-    if state is None:  # merged away since; the surviving lead's change will plan for it
-        return decision
-    quality_move, funnel_move = _moves(change)
-    plan = pb.plan_change(
-        change=pb.Change(change.event_id, state, touch, quality_move, funnel_move),
-        history=[_as_action(r) for r in repo.actions_of_lead(session, lead_id=change.lead_id)],
-        orders=_touches(session, lead_id=change.lead_id, types={pb.ORDER_TYPE}),
-        config=config.playbooks,
-        team=config.team(current.team),
-        now=now,
-    )
-    for new in plan.schedule:
-        _store_action(
-            session,
-            lead_id=change.lead_id,
-            action=new,
-            team=current.team,
-            member=current.member,
-            now=now,
-        )
-    for action_id, reason in plan.cancel:
-        repo.update_action(
-            session,
-            action_id=action_id,
-            values={"status": "cancelled", "cancel_reason": reason[:200], "updated_at": now},
-        )
-    for action_id, due_at, payload in plan.update:
-        repo.update_action(
-            session,
-            action_id=action_id,
-            values={"due_at": due_at, "payload": payload, "updated_at": now},
-        )
-    return decision
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -485,7 +410,7 @@ def _deliver_one(
             )
             return
         verdict = pb.check_due(
-            action=_as_action(row),
+            action=as_action(row),
             lead=state,
             orders=_touches(session, lead_id=row.lead_id, types={pb.ORDER_TYPE}),
             activations=_touches(session, lead_id=row.lead_id, types={"trial_activated"}),
