@@ -26,6 +26,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -192,15 +193,25 @@ def mark_processed_many(
     A concurrent instance's uncommitted row makes PostgreSQL wait for its outcome, so an id is
     new for exactly one of them.
     """
-    rows = [
-        {"consumer": consumer, "event_id": e, "processed_at": at} for e in dict.fromkeys(event_ids)
-    ]
-    if not rows:
+    unique = list(dict.fromkeys(event_ids))
+    if not unique:
         return set()
+    if session.get_bind().dialect.name == "postgresql":
+        # The ids travel as one JSON parameter: a short statement, the same every batch, that
+        # psycopg prepares once (a placeholder per id would be re-parsed every time).
+        found = session.execute(
+            text(
+                "INSERT INTO processed_events (consumer, event_id, processed_at) "
+                "SELECT :consumer, e, :at FROM json_array_elements_text(CAST(:ids AS json)) AS e "
+                "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+            ),
+            {"consumer": consumer, "at": at, "ids": orjson.dumps(unique).decode()},
+        )
+        return set(found.scalars())
+    rows = [{"consumer": consumer, "event_id": e, "processed_at": at} for e in unique]
     statement = insert_ignoring_conflicts(
         session, processed_events, index=[processed_events.c.consumer, processed_events.c.event_id]
     ).returning(processed_events.c.event_id)
-    # Many parameter sets: SQLAlchemy sends them as multi-row statements (insertmanyvalues).
     new = set(session.execute(statement, rows).scalars())
     return new
 
