@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.ingest.api import METRIC_SOURCES
 from services.ingest.api import router as ingest_router
+from services.ingest.fastpath import NativeEventFastPath
 from services.routing.api import router as routing_router
 from services.scoring.api import accounts_router
 from services.scoring.api import router as scoring_router
@@ -29,6 +30,9 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
     )
     app.state.resources = resources
     install_error_handlers(app)
+    if "ingest" in services:
+        # Innermost of ours: inside the body limit and the request counter.
+        app.add_middleware(NativeEventFastPath, resources=resources)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resources.settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(ops_router)

@@ -202,6 +202,29 @@ async def authenticate(request: Request, resources: Resources) -> Principal:
     return principal
 
 
+async def authorize(request: Request, resources: Resources, *, scope: str) -> Principal:
+    """The caller's principal if its key holds `scope` (or admin) and is within its rate
+    limit; 401, 403 or 429 otherwise. What `require(scope)` checks, for routes that call it."""
+    principal = await authenticate(request, resources)
+    if not principal.allows(scope):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"API key {principal.name!r} lacks the scope {scope!r}",
+            details=[{"field": "scope", "error": f"requires {scope}"}],
+        )
+    if principal is not ANONYMOUS:
+        wait = resources.key_limiter.check(principal.name)
+        if wait:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"API key {principal.name!r} is over its rate limit; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+    return principal
+
+
 def require(scope: str) -> Any:
     """A dependency that admits callers whose key holds `scope` (or admin); 401/403 otherwise."""
     if scope not in SCOPES:
@@ -210,24 +233,7 @@ def require(scope: str) -> Any:
     async def dependency(
         request: Request, resources: Annotated[Resources, Depends(get_resources)]
     ) -> Principal:
-        principal = await authenticate(request, resources)
-        if not principal.allows(scope):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"API key {principal.name!r} lacks the scope {scope!r}",
-                details=[{"field": "scope", "error": f"requires {scope}"}],
-            )
-        if principal is not ANONYMOUS:
-            wait = resources.key_limiter.check(principal.name)
-            if wait:
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    f"API key {principal.name!r} is over its rate limit; retry in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
-        return principal
+        return await authorize(request, resources, scope=scope)
 
     return Depends(dependency)
 

@@ -90,6 +90,13 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The answer to an ApiError: its status and headers, the common error body."""
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers
+    )
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -110,11 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details),
-            status_code=exc.status,
-            headers=exc.headers,
-        )
+        return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

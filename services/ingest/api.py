@@ -249,6 +249,12 @@ async def post_event(
     event: TouchEventIn, resources: ResourcesDep, _principal: EventsWriter
 ) -> AcceptedOut:
     """Accept one touch event; 202 means the broker has it (scope events:write)."""
+    return await accept_native(resources, event)
+
+
+async def accept_native(resources: Resources, event: TouchEventIn) -> AcceptedOut:
+    """Publish one validated native event: what `POST /v1/events` answers with 202, from the
+    route above or from `fastpath.NativeEventFastPath` in front of it."""
     envelope = TouchEnvelope.from_native(event, received_at=utcnow())
     minted = frozenset() if event.event_id else frozenset({envelope.event_id})
     return await _publish(resources, [envelope], minted_ids=minted)
