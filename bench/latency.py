@@ -40,14 +40,16 @@ from shared.db import as_utc, make_engine
 
 
 def single_events(*, count: int, tag: str) -> list[tuple[str, bytes]]:
-    """`count` POST /v1/events requests, each a new lead with a client event id."""
+    """`count` POST /v1/events requests, each a new lead with a client event id, 40 leads to
+    a company (as `bench.stream`'s accounts): one company of 18,000 people would make every
+    account roll-up re-assess a committee no real account has."""
     out = []
     for i in range(count):
         event_id = f"lat-{tag}-{i}"
         body = {
             "type": "demo_requested",
             "event_id": event_id,
-            "lead": {"email": f"{event_id}@acme.example", "job_title": "Head of IT"},
+            "lead": {"email": f"{event_id}@co{i // 40}-{tag}.example", "job_title": "Head of IT"},
         }
         out.append((event_id, http_request("/v1/events", orjson.dumps(body))))
     return out
