@@ -10,7 +10,6 @@ few bulk statements. One change is a batch of one: there is a single implementat
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from services.routing.domain.rules import (
     route,
     sla_seconds,
 )
-from services.routing.service import CONSUMER, as_action, facts_of
+from services.routing.service import CONSUMER, as_action, facts_of, new_action_row
 from shared.db import as_utc, mark_processed_many
 from shared.events import LeadChange
 
@@ -297,28 +296,9 @@ class _Planner:
 
     def action_row(self, lead_id: str, action: pb.NewAction, owner: Owner) -> dict[str, Any]:
         """The row of a new action."""
-        return {
-            "id": str(uuid.uuid4()),
-            "lead_id": lead_id,
-            "kind": action.kind,
-            "playbook": action.playbook,
-            "idempotency_key": action.idempotency_key,
-            "status": "scheduled",
-            "due_at": action.due_at,
-            "attempts": 0,
-            "deferrals": 0,
-            "marketing": action.marketing,
-            "payload": action.payload,
-            "team": owner.team,
-            "member": owner.member,
-            "last_error": None,
-            "cancel_reason": None,
-            "claimed_by": None,
-            "claimed_at": None,
-            "sent_at": None,
-            "created_at": self.now,
-            "updated_at": self.now,
-        }
+        return new_action_row(
+            lead_id=lead_id, action=action, team=owner.team, member=owner.member, now=self.now
+        )
 
     def schedule(self, lead_id: str, lead: _Lead, action: pb.NewAction) -> None:
         """Plan a new action unless its idempotency key is stored or planned already."""

@@ -189,6 +189,34 @@ def assign(
     return row
 
 
+def new_action_row(
+    *, lead_id: str, action: pb.NewAction, team: str | None, member: str | None, now: datetime
+) -> dict[str, Any]:
+    """The stored row of a newly planned action (every column, so rows batch together)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "lead_id": lead_id,
+        "kind": action.kind,
+        "playbook": action.playbook,
+        "idempotency_key": action.idempotency_key,
+        "status": "scheduled",
+        "due_at": action.due_at,
+        "attempts": 0,
+        "deferrals": 0,
+        "marketing": action.marketing,
+        "payload": action.payload,
+        "team": team,
+        "member": member,
+        "last_error": None,
+        "cancel_reason": None,
+        "claimed_by": None,
+        "claimed_at": None,
+        "sent_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def _store_action(
     session: Session,
     *,
@@ -200,23 +228,7 @@ def _store_action(
 ) -> bool:
     return repo.insert_action(
         session,
-        values={
-            "id": str(uuid.uuid4()),
-            "lead_id": lead_id,
-            "kind": action.kind,
-            "playbook": action.playbook,
-            "idempotency_key": action.idempotency_key,
-            "status": "scheduled",
-            "due_at": action.due_at,
-            "attempts": 0,
-            "deferrals": 0,
-            "marketing": action.marketing,
-            "payload": action.payload,
-            "team": team,
-            "member": member,
-            "created_at": now,
-            "updated_at": now,
-        },
+        values=new_action_row(lead_id=lead_id, action=action, team=team, member=member, now=now),
     )
 
 
