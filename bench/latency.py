@@ -34,7 +34,7 @@ from bench.load import (
     wait_for_groups,
 )
 from services.routing.repository import assignments
-from services.scoring.service import lead_change_id
+from services.scoring.shapes import lead_change_id
 from shared.config import Settings
 from shared.db import as_utc, make_engine
 

@@ -24,12 +24,9 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
-    insert,
-    select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -144,27 +141,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if tz is UTC:
         return value
     return value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
-
-
-def mark_processed(session: Session, *, consumer: str, event_id: str, at: datetime) -> bool:
-    """Record that `consumer` handled `event_id`; False if it already had (a duplicate)."""
-    seen = session.execute(
-        select(processed_events.c.event_id).where(
-            processed_events.c.consumer == consumer, processed_events.c.event_id == event_id
-        )
-    ).first()
-    if seen:
-        return False
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(processed_events).values(
-                    consumer=consumer, event_id=event_id, processed_at=at
-                )
-            )
-    except IntegrityError:
-        return False  # a concurrent instance got there first
-    return True
 
 
 # Rows per multi-row statement: well under SQLite's 32,766 bound parameters at 10 columns.

@@ -58,7 +58,6 @@ class _Lead:
     identities: list[tuple[str, str]]
     new: bool = False
     state: folding.LeadState | None = None  # None: replay the history before folding
-    has_state_row: bool = False
     qualified_at: datetime | None = None
     pending_after: datetime | None = None  # stored stage history has fall-backs after this
     rewrite: bool = False  # replace every funnel and journey move on flush
@@ -124,7 +123,6 @@ class Batch:
                 row={**rows[lead_id]._mapping, "bant": None},  # re-derived before a write
                 identities=identities[lead_id],
                 state=folding.from_json(stored.state, model=self.model) if stored else None,
-                has_state_row=stored is not None,
                 qualified_at=stored.qualified_at if stored else qualified.get(lead_id),
                 pending_after=stored.pending_after if stored else None,
             )
@@ -463,7 +461,6 @@ class Batch:
             )
             lead.new = lead.rewrite = lead.dirty = False
             lead.moves, lead.unsaved = [], []
-            lead.has_state_row = lead.state is not None
         self._waiting, self._new_identities, self._touch_rows = [], [], []
         self._qualification_rows, self._domains = [], set()
 

@@ -284,12 +284,3 @@ def replace_accounts(
         set_={c: statement.excluded[c] for c in rows[0] if c != "domain"},
     )
     session.execute(statement, list(rows))
-
-
-def accounts_by_domain(session: Session, *, domains: Sequence[str]) -> dict[str, Row]:
-    """Account rows by domain."""
-    found: dict[str, Row] = {}
-    for part in _chunks(sorted(set(domains))):
-        rows = session.execute(select(accounts).where(accounts.c.domain.in_(list(part))))
-        found.update({row.domain: row for row in rows})
-    return found

@@ -159,15 +159,6 @@ lead_merges = Table(
 )
 
 
-def lead_id_by_identity(session: Session, *, kind: str, value: str) -> str | None:
-    """The lead that owns an identity, or None."""
-    return session.execute(
-        select(lead_identities.c.lead_id).where(
-            lead_identities.c.kind == kind, lead_identities.c.value == value
-        )
-    ).scalar_one_or_none()
-
-
 def get_lead(session: Session, *, lead_id: str, for_update: bool = False) -> Row | None:
     """One lead row, locked for update where the database supports it."""
     query = select(leads).where(leads.c.id == lead_id)
@@ -249,11 +240,6 @@ def record_merge(
     )
 
 
-def insert_touch(session: Session, *, values: dict[str, Any]) -> None:
-    """Store a touch."""
-    session.execute(insert(touches).values(**values))
-
-
 def touches_of_types(session: Session, *, lead_id: str, types: Sequence[str]) -> list[Row]:
     """A lead's touches of these types in the order they happened."""
     return list(
@@ -272,16 +258,6 @@ def touches_of(session: Session, *, lead_id: str) -> list[Row]:
         .where(touches.c.lead_id == lead_id)
         .order_by(touches.c.occurred_at, touches.c.event_id)
     ).all()
-
-
-def last_transition_at(session: Session, *, lead_id: str, track: str) -> datetime | None:
-    """When the track last changed for this lead."""
-    return session.execute(
-        select(stage_history.c.at)
-        .where(stage_history.c.lead_id == lead_id, stage_history.c.track == track)
-        .order_by(stage_history.c.at.desc(), stage_history.c.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
 
 
 def add_transition(session: Session, *, values: dict[str, Any]) -> None:
@@ -406,19 +382,6 @@ def list_accounts(session: Session, *, after: str | None, limit: int) -> list[Ro
     return list(session.execute(query))
 
 
-def replace_stage_history(
-    session: Session, *, lead_id: str, tracks: Sequence[str], rows: Sequence[dict[str, Any]]
-) -> None:
-    """Replace a lead's history on `tracks` with `rows` (re-derived from the whole history)."""
-    session.execute(
-        delete(stage_history).where(
-            stage_history.c.lead_id == lead_id, stage_history.c.track.in_(list(tracks))
-        )
-    )
-    if rows:
-        session.execute(insert(stage_history), [dict(r, lead_id=lead_id) for r in rows])
-
-
 def stage_history_of(session: Session, *, lead_id: str) -> list[Row]:
     """A lead's transitions in time order."""
     return list(
@@ -437,31 +400,6 @@ def account_members(session: Session, *, domain: str) -> list[Row]:
     )
 
 
-def recent_touches_of(session: Session, *, lead_ids: Sequence[str], since: datetime) -> list[Row]:
-    """Touches of these leads at or after `since`."""
-    if not lead_ids:
-        return []
-    return list(
-        session.execute(
-            select(touches).where(
-                touches.c.lead_id.in_(list(lead_ids)), touches.c.occurred_at >= since
-            )
-        )
-    )
-
-
-def overrides_of(session: Session, *, lead_ids: Sequence[str]) -> dict[str, Row]:
-    """Committee overrides by lead id."""
-    if not lead_ids:
-        return {}
-    rows = session.execute(
-        select(account_member_overrides).where(
-            account_member_overrides.c.lead_id.in_(list(lead_ids))
-        )
-    )
-    return {r.lead_id: r for r in rows}
-
-
 def set_override(
     session: Session, *, lead_id: str, involvement: str | None, function: str | None, at: datetime
 ) -> None:
@@ -474,17 +412,6 @@ def set_override(
             lead_id=lead_id, involvement=involvement, function=function, updated_at=at
         )
     )
-
-
-def upsert_account(session: Session, *, values: dict[str, Any]) -> None:
-    """Store an account's assessment (replacing the previous one)."""
-    session.execute(delete(accounts).where(accounts.c.domain == values["domain"]))
-    session.execute(insert(accounts).values(**values))
-
-
-def delete_account(session: Session, *, domain: str) -> None:
-    """Forget an account that has no members left."""
-    session.execute(delete(accounts).where(accounts.c.domain == domain))
 
 
 def get_account(session: Session, *, domain: str) -> Row | None:

@@ -18,8 +18,8 @@ from services.routing import repository as routing_repository
 from services.routing.domain.config import RoutingConfig
 from services.routing.domain.rules import LeadFacts, explain_rules, route
 from services.scoring import repository as repo
-from services.scoring.accounts_rollup import ENGAGED_DAYS, refresh_account
-from services.scoring.batch import handle_touch, rescore_leads, score_touches
+from services.scoring.accounts_rollup import refresh_account
+from services.scoring.batch import rescore_leads
 from services.scoring.domain.backtest import BacktestReport, LeadOutcome
 from services.scoring.domain.explain import explain
 from services.scoring.domain.model import Touch
@@ -28,10 +28,7 @@ from services.scoring.domain.scoring_model import ModelError, ScoringModel, pars
 from services.scoring.domain.trace import trace_scoring
 from services.scoring.shapes import (
     account_of,
-    bant_from_json,
-    bant_json,
     iso,
-    lead_change_id,
     lead_representation,
     persona_of,
     touch_of,
@@ -39,16 +36,6 @@ from services.scoring.shapes import (
 from shared.config import Settings, read_toml_setting
 from shared.db import as_utc
 from shared.domain import FunnelStage, JourneyStage
-
-__all__ = [
-    "ENGAGED_DAYS",
-    "bant_from_json",
-    "bant_json",
-    "handle_touch",
-    "lead_change_id",
-    "refresh_account",
-    "score_touches",
-]
 
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 

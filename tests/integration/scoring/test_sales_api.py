@@ -336,7 +336,7 @@ async def test_export_streams_every_matching_lead_as_csv_and_ndjson(client, seed
 
 
 async def test_accounts_are_listed_and_paged(client, seeded, runtime):
-    from services.scoring.service import refresh_account
+    from services.scoring.accounts_rollup import refresh_account
     from shared.events import utcnow
 
     with runtime.resources.sessions.begin() as session:
