@@ -29,6 +29,16 @@ from tests.kafka.broker import KafkaBroker, kafka_version
 # Short enough that a consumer joins its group in ~1-2 s on Tansu (design.md); the test Kafka
 # allows it (group.min.session.timeout.ms=1000).
 TEST_SESSION_TIMEOUT_MS = 3_000
+# On Apache Kafka joins do not wait for the session timeout (rebalance delay 0), and 3 s let a
+# heartbeat starved of the GIL by an in-process runtime expel a consumer mid-test.
+KAFKA_TEST_SESSION_TIMEOUT_MS = 10_000
+
+
+def session_timeout_ms(kind: str) -> int:
+    """The consumer session timeout the tests use on this kind of broker."""
+    return KAFKA_TEST_SESSION_TIMEOUT_MS if kind == "kafka" else TEST_SESSION_TIMEOUT_MS
+
+
 BROKER_KINDS = ("tansu", "kafka")
 
 
@@ -183,7 +193,11 @@ def unique_settings(*, bootstrap: str, database_url: str, **overrides: object) -
 @pytest.fixture
 def settings(broker: Broker, clean_db: str) -> Settings:
     """Test settings: the shared broker, the clean database, fresh topics and groups."""
-    return unique_settings(bootstrap=broker.bootstrap_servers, database_url=clean_db)
+    return unique_settings(
+        bootstrap=broker.bootstrap_servers,
+        database_url=clean_db,
+        kafka_session_timeout_ms=session_timeout_ms(broker.kind),
+    )
 
 
 @pytest.fixture

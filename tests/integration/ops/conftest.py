@@ -15,7 +15,7 @@ from kafka.structs import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import Settings
-from tests.conftest import Broker, unique_settings
+from tests.conftest import Broker, session_timeout_ms, unique_settings
 
 T = TypeVar("T")
 
@@ -26,7 +26,11 @@ SAMPLE_INTERVAL_S = 0.3
 @pytest.fixture
 def settings(broker: Broker, clean_db: str) -> Settings:
     """The shared broker and clean database; a fast stream monitor, uncached DB metrics."""
-    return ops_settings(bootstrap=broker.bootstrap_servers, database_url=clean_db)
+    return ops_settings(
+        bootstrap=broker.bootstrap_servers,
+        database_url=clean_db,
+        kafka_session_timeout_ms=session_timeout_ms(broker.kind),
+    )
 
 
 def ops_settings(*, bootstrap: str, database_url: str, **overrides: Any) -> Settings:
