@@ -160,6 +160,59 @@ def insert_ignoring_conflicts(session: Session, table: Table, *, index: Any) -> 
     return dialect_insert(session, table).on_conflict_do_nothing(index_elements=index)
 
 
+def insert_many(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    upsert_on: Sequence[str] = (),
+) -> None:
+    """Insert rows that share their keys; with `upsert_on`, a row whose key columns exist
+    replaces the other columns (INSERT ... ON CONFLICT DO UPDATE).
+
+    On PostgreSQL the rows travel as one JSON array that `json_populate_recordset` turns into
+    rows of the table's own type, so every value is cast by its column's type: one short
+    statement psycopg prepares once, instead of a parameter set per row. A column left out of
+    the rows gets its database default; where the table has a Python-side default for one, for
+    binary columns (JSON has no bytes), and on SQLite (in process, no round trips), SQLAlchemy's
+    executemany does it.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    left_out = [c for c in table.columns if c.name not in rows[0]]
+    binary = [c for c in table.columns if c.name in rows[0] and isinstance(c.type, LargeBinary)]
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or binary
+        or any(c.default is not None for c in left_out)
+    ):
+        statement = dialect_insert(session, table)
+        if upsert_on:
+            statement = statement.on_conflict_do_update(
+                index_elements=list(upsert_on),
+                set_={c: statement.excluded[c] for c in names if c not in upsert_on},
+            )
+        session.execute(statement, list(rows))
+        return
+    columns = ", ".join(f'"{c}"' for c in names)
+    sql = (
+        f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} '
+        f'FROM json_populate_recordset(NULL::"{table.name}", CAST(:rows AS json)) '
+        "WITH ORDINALITY AS r ORDER BY r.ordinality"  # serial ids follow the rows' order
+    )
+    if upsert_on:
+        keys = ", ".join(f'"{c}"' for c in upsert_on)
+        updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in names if c not in upsert_on)
+        sql += f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    statement = text(sql)
+    option = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
+    for start in range(0, len(rows), 2_000):
+        part = list(rows[start : start + 2_000])
+        payload = orjson.dumps(part, option=option).decode()
+        session.execute(statement, {"rows": payload})
+
+
 def mark_processed_many(
     session: Session, *, consumer: str, event_ids: Sequence[str], at: datetime
 ) -> set[str]:

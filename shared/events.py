@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
@@ -205,12 +204,12 @@ class TouchEnvelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         """Serialise for Kafka."""
-        return orjson.dumps(self.model_dump(mode="json"))
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TouchEnvelope:
         """Parse a Kafka value; raises on malformed input (a poison message)."""
-        return cls.model_validate(orjson.loads(raw))
+        return cls.model_validate_json(raw)
 
 
 class LeadChange(BaseModel):
@@ -231,12 +230,12 @@ class LeadChange(BaseModel):
 
     def to_bytes(self) -> bytes:
         """Serialise for Kafka."""
-        return orjson.dumps(self.model_dump(mode="json"))
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> LeadChange:
         """Parse a Kafka value; raises on malformed input (a poison message)."""
-        return cls.model_validate(orjson.loads(raw))
+        return cls.model_validate_json(raw)
 
 
 def utcnow() -> datetime:

@@ -15,7 +15,6 @@ from sqlalchemy import (
     cast,
     delete,
     func,
-    insert,
     select,
     text,
     tuple_,
@@ -34,7 +33,7 @@ from services.scoring.repository import (
     stage_history,
     touches,
 )
-from shared.db import CHUNK, dialect_insert
+from shared.db import CHUNK, insert_many
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -113,8 +112,7 @@ def last_qualified_at(session: Session, *, lead_ids: Sequence[str]) -> dict[str,
 
 def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows in multi-row statements (rows of one table share their keys)."""
-    if rows:
-        session.execute(insert(table), list(rows))
+    insert_many(session, table, rows)
 
 
 def update_leads(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
@@ -176,17 +174,7 @@ _STATE_COLUMNS = ("state", "qualified_at", "pending_after", "updated_at")
 
 def save_states(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
     """Store (replace) the folded state of these leads, one upsert per chunk of rows."""
-    if not rows:
-        return
-    statement = dialect_insert(session, lead_states)
-    statement = statement.on_conflict_do_update(
-        index_elements=[lead_states.c.lead_id],
-        set_={
-            c: statement.excluded[c]
-            for c in ("state", "qualified_at", "pending_after", "updated_at")
-        },
-    )
-    session.execute(statement, list(rows))
+    insert_many(session, lead_states, rows, upsert_on=["lead_id"])
 
 
 def members_of(session: Session, *, domains: Sequence[str]) -> list[Row]:
@@ -276,11 +264,4 @@ def replace_accounts(
     account do not collide) and forget the `gone` ones."""
     for part in _chunks(list(gone)):
         session.execute(delete(accounts).where(accounts.c.domain.in_(list(part))))
-    if not rows:
-        return
-    statement = dialect_insert(session, accounts)
-    statement = statement.on_conflict_do_update(
-        index_elements=[accounts.c.domain],
-        set_={c: statement.excluded[c] for c in rows[0] if c != "domain"},
-    )
-    session.execute(statement, list(rows))
+    insert_many(session, accounts, rows, upsert_on=["domain"])

@@ -45,14 +45,14 @@ leads = Table(
     Column("annual_revenue", Float),
     Column("country", String(64)),
     Column("score", Integer, nullable=False, default=0),
-    Column("qualification", String(20), nullable=False, index=True),
+    Column("qualification", String(20), nullable=False),  # ix_leads_qualification_id covers it
     Column("funnel_stage", String(32), index=True),
     Column("journey_stage", String(32)),
     Column("bant", JSON, nullable=False),
     Column("model_version", String(50), nullable=False),
     Column("last_touch_at", TZDateTime),
     Column("created_at", TZDateTime, nullable=False),
-    Column("updated_at", TZDateTime, nullable=False, index=True),
+    Column("updated_at", TZDateTime, nullable=False),  # ix_leads_updated_at_id covers it
     Column("account_domain", String(255), index=True),
     Column("qualification_reason", String(500)),
     Index("ix_leads_score_id", "score", "id"),
