@@ -160,6 +160,18 @@ def insert_ignoring_conflicts(session: Session, table: Table, *, index: Any) -> 
     return dialect_insert(session, table).on_conflict_do_nothing(index_elements=index)
 
 
+# Rows per JSON parameter (`json_rows`): a few megabytes at most.
+JSON_CHUNK = 2_000
+
+
+def json_rows(rows: Sequence[dict[str, Any]]) -> Iterator[str]:
+    """Rows as JSON arrays of at most JSON_CHUNK rows, for `json_populate_recordset` on
+    PostgreSQL (datetimes in ISO 8601, naive ones taken as UTC)."""
+    option = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
+    for start in range(0, len(rows), JSON_CHUNK):
+        yield orjson.dumps(list(rows[start : start + JSON_CHUNK]), option=option).decode()
+
+
 def insert_many(
     session: Session,
     table: Table,
@@ -206,10 +218,7 @@ def insert_many(
         updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in names if c not in upsert_on)
         sql += f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
     statement = text(sql)
-    option = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
-    for start in range(0, len(rows), 2_000):
-        part = list(rows[start : start + 2_000])
-        payload = orjson.dumps(part, option=option).decode()
+    for payload in json_rows(rows):
         session.execute(statement, {"rows": payload})
 
 

@@ -7,7 +7,7 @@ Create Date: 2026-12-02
 Owner: scoring. `ix_leads_qualification` is the prefix of `ix_leads_qualification_id`, and
 `ix_leads_updated_at` the prefix of `ix_leads_updated_at_id`: PostgreSQL and SQLite answer any
 query on the single column from the wider index. Every scoring write changes `updated_at`, so
-each index is one more entry to write per lead update; eleven become nine.
+each index is one more entry to write per lead update; twelve become ten.
 """
 
 from collections.abc import Sequence

@@ -43,7 +43,7 @@ from services.scoring.shapes import (
 )
 from shared import outbox
 from shared.config import Settings
-from shared.db import mark_processed_many
+from shared.db import insert_many, mark_processed_many
 from shared.events import LeadChange, TouchEnvelope
 
 CONSUMER = "scoring"
@@ -401,10 +401,10 @@ class Batch:
         lead changes in the outbox."""
         session = self.session
         dirty = [(i, lead) for i, lead in self.leads.items() if lead.dirty]
-        bulk.insert_rows(session, repo.leads, [lead.row for _, lead in dirty if lead.new])
+        insert_many(session, repo.leads, [lead.row for _, lead in dirty if lead.new])
         bulk.update_leads(session, rows=[lead.row for _, lead in dirty if not lead.new])
-        bulk.insert_rows(session, repo.lead_identities, self._new_identities)
-        bulk.insert_rows(session, repo.touches, self._touch_rows)
+        insert_many(session, repo.lead_identities, self._new_identities)
+        insert_many(session, repo.touches, self._touch_rows)
         bulk.delete_stage_moves(
             session,
             whole=[i for i, lead in dirty if lead.rewrite and not lead.new],
@@ -420,7 +420,7 @@ class Batch:
             for m in in_history_order([*lead.moves, *lead.tail])
         ]
         stage_rows += self._qualification_rows
-        bulk.insert_rows(session, repo.stage_history, stage_rows)
+        insert_many(session, repo.stage_history, stage_rows)
         bulk.save_states(
             session,
             rows=[

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     String,
     bindparam,
@@ -33,7 +32,7 @@ from services.scoring.repository import (
     stage_history,
     touches,
 )
-from shared.db import CHUNK, insert_many
+from shared.db import CHUNK, insert_many, json_rows
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -110,11 +109,6 @@ def last_qualified_at(session: Session, *, lead_ids: Sequence[str]) -> dict[str,
     return found
 
 
-def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows in multi-row statements (rows of one table share their keys)."""
-    insert_many(session, table, rows)
-
-
 def update_leads(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
     """Write lead rows back (each dict has `id` and the same other columns).
 
@@ -132,11 +126,8 @@ def update_leads(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
             "FROM json_populate_recordset(NULL::leads, CAST(:rows AS json)) AS v "
             "WHERE leads.id = v.id"
         )
-        for part in _chunks(list(rows), 2_000):
-            session.execute(
-                statement,
-                {"rows": orjson.dumps(list(part), option=orjson.OPT_NON_STR_KEYS).decode()},
-            )
+        for payload in json_rows(rows):
+            session.execute(statement, {"rows": payload})
         return
     statement = (
         update(leads)
@@ -167,9 +158,6 @@ def delete_stage_moves(
             ),
             [{"lead_key": k, "after_at": v} for k, v in after.items()],
         )
-
-
-_STATE_COLUMNS = ("state", "qualified_at", "pending_after", "updated_at")
 
 
 def save_states(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
