@@ -478,7 +478,8 @@ def cmd_dlq(args: argparse.Namespace) -> None:
     from kafka.errors import KafkaError
 
     from shared.events import utcnow
-    from shared.kafka import AsyncProducer, PublishError
+    from shared.faults import PublishError
+    from shared.kafka import AsyncProducer
     from shared.ops import service
 
     settings = load_settings()

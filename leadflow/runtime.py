@@ -16,9 +16,11 @@ from services.routing.consumer import build_deliverer
 from services.scoring.consumer import build_consumer as build_scoring_consumer
 from services.scoring.consumer import build_rescorer
 from shared.config import Settings
+from shared.consumer import ConsumerLoop
 from shared.db import check_migrations, make_engine, make_session_factory, upgrade
+from shared.faults import Fault, Outage, classify
 from shared.http import Resources
-from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from shared.kafka import AsyncProducer, ensure_topics
 from shared.ops.broker import StreamMonitor
 from shared.ops.service import runtime_registry
 
@@ -86,16 +88,23 @@ class Runtime:
             if name in CONSUMERS
         ]
         monitor = StreamMonitor(settings=settings)
+        outages: list[Outage] = []
         self.resources = Resources(
             settings=settings,
             engine=engine,
             sessions=sessions,
             producer=producer,
             consumers=consumers,
+            outages=outages,
             monitor=monitor,
             broker_details=self.broker_details,
             metrics=runtime_registry(
-                settings=settings, monitor=monitor, sessions=sessions, services=self.services
+                settings=settings,
+                monitor=monitor,
+                sessions=sessions,
+                services=self.services,
+                consumers=consumers,
+                outages=outages,
             ),
         )
         monitor.start()
@@ -105,10 +114,12 @@ class Runtime:
             self._threads.append(thread)
         self._stopping.clear()
         if "routing" in self.services:
-            deliver = build_deliverer(settings=settings, sessions=sessions, producer=producer)
+            deliver = build_deliverer(
+                settings=settings, sessions=sessions, producer=producer, outages=outages
+            )
             thread = threading.Thread(
                 target=self._every,
-                args=(settings.actions_poll_interval_s, deliver, "action delivery"),
+                args=(settings.actions_poll_interval_s, deliver, self._outage("action delivery")),
                 name="routing-actions",
                 daemon=True,
             )
@@ -118,7 +129,7 @@ class Runtime:
             sweep = build_rescorer(settings=settings, sessions=sessions, producer=producer)
             thread = threading.Thread(
                 target=self._every,
-                args=(settings.scoring_rescore_interval_s, sweep, "stage re-score"),
+                args=(settings.scoring_rescore_interval_s, sweep, self._outage("stage re-score")),
                 name="scoring-rescore",
                 daemon=True,
             )
@@ -127,13 +138,36 @@ class Runtime:
         self.app = create_app(resources=self.resources, services=self.services)
         return self.app
 
-    def _every(self, interval_s: float, work: Callable[[], object], what: str) -> None:
-        """Run `work` every `interval_s` until stop; an error is logged and tried again later."""
-        while not self._stopping.wait(interval_s):
+    def _outage(self, worker: str) -> Outage:
+        """A new outage tracker for one of this process's workers, reported by /readyz and
+        /metrics."""
+        settings = self.settings
+        outage = Outage(
+            worker=worker,
+            base_s=max(0.05, settings.consumer_retry_backoff_s),
+            cap_s=settings.outage_backoff_max_s,
+        )
+        if self.resources is not None:
+            self.resources.outages.append(outage)
+        return outage
+
+    def _every(self, interval_s: float, work: Callable[[], object], outage: Outage) -> None:
+        """Run `work` every `interval_s` until stop. A dependency's outage is waited out with
+        capped backoff and logged when it starts and ends; any other error is logged and
+        tried again at the next interval."""
+        wait = interval_s
+        while not self._stopping.wait(wait):
+            wait = interval_s
             try:
                 work()
-            except Exception:
-                log.exception("%s failed; trying again in %.0f s", what, interval_s)
+            except Exception as exc:
+                verdict = classify(exc)
+                if verdict.fault is Fault.OUTAGE and verdict.dependency is not None:
+                    wait = max(interval_s, outage.failed(exc, verdict.dependency))
+                else:
+                    log.exception("%s failed; trying again in %.0f s", outage.worker, interval_s)
+                continue
+            outage.recovered()
 
     def wait_until_assigned(self, *, timeout_s: float = 30.0) -> bool:
         """Block until every consumer has partitions (tests and readiness use it)."""

@@ -78,9 +78,13 @@ class Settings(BaseSettings):
     group_scoring: str = "leadflow.scoring"
     group_routing: str = "leadflow.routing"
 
-    # The consumer error policy: this many attempts with exponential backoff, then the DLQ.
+    # The error policy (shared/faults.py). A record's own failure: this many attempts with
+    # exponential backoff from `consumer_retry_backoff_s`, then the DLQ. A dependency's outage
+    # (database, broker, SMTP, a webhook receiver): waited out, retried with the same backoff
+    # capped at `outage_backoff_max_s`, never dead-lettered.
     consumer_max_attempts: int = Field(3, ge=1, le=100)
     consumer_retry_backoff_s: float = Field(0.2, ge=0, le=60)
+    outage_backoff_max_s: float = Field(10.0, gt=0, le=600)
     consumer_poll_timeout_ms: int = Field(500, ge=10, le=60_000)
     # A poll batch is the consumers' unit of work (one transaction, set-based reads, one roll-up
     # per account): larger batches amortize more, and the poll timeout bounds the wait for one.

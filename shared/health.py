@@ -63,11 +63,10 @@ def readyz(resources: ResourcesDep) -> JSONResponse:
     ]
     for loop in resources.consumers:
         checks.append(
-            _check(
-                f"consumer:{loop.name}",
-                lambda loop=loop: None if loop.assigned.is_set() else "no partitions assigned yet",
-            )
+            _check(f"consumer:{loop.name}", lambda loop=loop: "; ".join(loop.problems()) or None)
         )
+    for outage in resources.outages:
+        checks.append(_check(outage.worker, outage.describe))
     ready = all(c["ok"] for c in checks)
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.config import Settings
-from shared.kafka import AsyncProducer, ConsumerLoop
+from shared.consumer import ConsumerLoop
+from shared.faults import Fault, Outage, classify
+from shared.kafka import AsyncProducer
 from shared.ops.broker import StreamMonitor
 from shared.ratelimit import RateLimiter
 from shared.ttlcache import TTLCache
@@ -33,6 +35,8 @@ class Resources:
     sessions: sessionmaker[Session]
     producer: AsyncProducer | None = None
     consumers: list[ConsumerLoop] = field(default_factory=list)
+    # The outage trackers of this process's other workers (outbox, actions, re-score).
+    outages: list[Outage] = field(default_factory=list)
     monitor: StreamMonitor | None = None
     # What /readyz says of the broker besides reachability (e.g. the embedded one keeps
     # nothing across restarts).
@@ -141,6 +145,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        verdict = classify(exc)
+        if verdict.fault is Fault.OUTAGE:
+            # A dependency is down (shared/faults.py): the client may retry; a 500 would say
+            # the request itself broke something.
+            log.warning(
+                "%s %s: %s unavailable: %s: %s",
+                request.method,
+                request.url.path,
+                verdict.dependency,
+                type(exc).__name__,
+                exc,
+            )
+            return JSONResponse(
+                error_body(
+                    "unavailable",
+                    f"the {verdict.dependency} is unavailable; retry shortly",
+                    [{"dependency": str(verdict.dependency)}],
+                ),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 

@@ -20,8 +20,8 @@ from services.ingest.domain.shopify import TOPICS, shopify_envelope
 from services.ingest.service import DatabaseUnavailable, IdempotencyStore, accept_envelopes
 from shared.auth import EventsWriter
 from shared.events import TouchEnvelope, TouchEventIn, utcnow
+from shared.faults import PublishError
 from shared.http import ApiError, Resources, ResourcesDep
-from shared.kafka import PublishError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])

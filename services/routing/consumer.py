@@ -10,12 +10,15 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.routing.batch import handle_changes
-from services.routing.service import Delivery, config_for, deliver_due
+from services.routing.delivery import Delivery, DeliveryOutages, deliver_due
+from services.routing.service import config_for
 from shared import outbox
 from shared.config import Settings
+from shared.consumer import ConsumerLoop, Record
 from shared.db import transaction
 from shared.events import LeadChange, utcnow
-from shared.kafka import AsyncProducer, ConsumerLoop, PoisonMessage, Record
+from shared.faults import Outage, PoisonMessage
+from shared.kafka import AsyncProducer
 
 
 def build_consumer(
@@ -53,12 +56,18 @@ def build_consumer(
 
 
 def build_deliverer(
-    *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
+    *,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    producer: AsyncProducer,
+    outages: list[Outage],
 ) -> Callable[[], int]:
     """One pass of the action worker: claim due actions, check, send, record; then publish
-    what the API queued in the outbox (sales feedback becomes touches for scoring)."""
+    what the API queued in the outbox (sales feedback becomes touches for scoring). The
+    trackers of unreachable destinations are added to `outages` as they are first used."""
     config = config_for(settings)
     delivery = Delivery.from_settings(settings)
+    destinations = DeliveryOutages(settings=settings, registry=outages)
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def run_once() -> int:
@@ -67,6 +76,7 @@ def build_deliverer(
             settings=settings,
             config=config,
             delivery=delivery,
+            outages=destinations,
             worker=worker,
             now=utcnow,
         )

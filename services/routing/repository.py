@@ -397,6 +397,15 @@ def claim_due(session: Session, *, now: datetime, worker: str, limit: int) -> li
     )
 
 
+def claimed_by(session: Session, *, worker: str) -> list[Row]:
+    """Actions this worker claimed and has not started sending (a pass it broke off)."""
+    return list(
+        session.execute(
+            select(actions).where(actions.c.status == "claimed", actions.c.claimed_by == worker)
+        )
+    )
+
+
 def stale_claims(session: Session, *, before: datetime) -> list[Row]:
     """Actions claimed (or being sent) before `before` and never recorded: their worker died."""
     return list(

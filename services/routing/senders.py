@@ -29,6 +29,7 @@ MESSAGE_ID_DOMAIN = "leadflow"
 _UNSAFE_MESSAGE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Retrying these can succeed: the request timed out or the receiver asked us to slow down.
 _RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
+_RECEIVER_DOWN_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,14 @@ class SmtpConfig:
 
 
 class DeliveryError(Exception):
-    """A delivery that did not happen; `permanent` means retrying cannot help."""
+    """A delivery that did not happen; `permanent` means retrying cannot help, `outage` that
+    the destination could not be reached at all (nothing was sent: wait for it, not an
+    attempt)."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, outage: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.outage = outage and not permanent
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,9 @@ def send_email(
         smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(
-            f"cannot reach SMTP server {config.host}:{config.port}: {exc}", permanent=False
+            f"cannot reach SMTP server {config.host}:{config.port}: {exc}",
+            permanent=False,
+            outage=True,
         ) from exc
 
     try:
@@ -204,7 +210,14 @@ def send_email(
             if config.username:
                 smtp.login(config.username, config.password or "")
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP session set-up failed: {exc}", permanent=False) from exc
+            # Nothing was sent yet; a dropped connection or a 421 greeting is the server's
+            # outage, a refused login or TLS set-up is ours to fix (and counts as attempts).
+            down = isinstance(exc, OSError | smtplib.SMTPServerDisconnected) or (
+                isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421
+            )
+            raise DeliveryError(
+                f"SMTP session set-up failed: {exc}", permanent=False, outage=down
+            ) from exc
         try:
             smtp.send_message(message, from_addr=config.sender, to_addrs=[to])
         except smtplib.SMTPException as exc:
@@ -234,12 +247,22 @@ def send_webhook(
         response = client.post(url, content=body, headers=headers)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise DeliveryError(f"bad webhook URL {url!r}: {exc}", permanent=True) from exc
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        # Not connected, so not sent: the receiver is down.
+        raise DeliveryError(
+            f"webhook to {url} failed: {exc!r}", permanent=False, outage=True
+        ) from exc
     except httpx.TransportError as exc:
         raise DeliveryError(f"webhook to {url} failed: {exc!r}", permanent=False) from exc
     status = response.status_code
     if 200 <= status < 300:
         return status
     # 5xx, timeouts and throttling may clear up; any other answer, including a redirect the
-    # client was not set to follow, will repeat itself.
+    # client was not set to follow, will repeat itself. A gateway's 502/503/504 says the
+    # receiver itself is down.
     permanent = status < 500 and status not in _RETRYABLE_CLIENT_STATUSES
-    raise DeliveryError(f"webhook to {url} answered {status}", permanent=permanent)
+    raise DeliveryError(
+        f"webhook to {url} answered {status}",
+        permanent=permanent,
+        outage=status in _RECEIVER_DOWN_STATUSES,
+    )

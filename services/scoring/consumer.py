@@ -10,9 +10,11 @@ from services.scoring.batch import score_touches
 from services.scoring.service import load_model, rescore_due
 from shared import outbox
 from shared.config import Settings
+from shared.consumer import ConsumerLoop, Record
 from shared.db import transaction
 from shared.events import TouchEnvelope, utcnow
-from shared.kafka import AsyncProducer, ConsumerLoop, PoisonMessage, Record
+from shared.faults import PoisonMessage
+from shared.kafka import AsyncProducer
 
 
 def build_consumer(

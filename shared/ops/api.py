@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared import metrics
 from shared.auth import OpsReader, OpsWriter
 from shared.events import utcnow
+from shared.faults import PublishError
 from shared.http import ApiError, ResourcesDep, SessionDep
-from shared.kafka import PublishError
 from shared.ops import repository as repo
 from shared.ops import service
 from shared.ops.broker import StreamMonitor

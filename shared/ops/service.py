@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
 from shared.config import Settings
+from shared.consumer import ConsumerLoop
 from shared.db import transaction
+from shared.faults import Outage
 from shared.kafka import AsyncProducer
 from shared.ops import repository as repo
 from shared.ops.broker import DlqReader, StreamMonitor
@@ -440,17 +442,46 @@ class _MonitorCollector:
         return _stream_families(self._monitor)
 
 
+class _OutageCollector:
+    """`leadflow_consumer_paused{group, reason}` and `leadflow_outage{worker, dependency}`."""
+
+    def __init__(self, consumers: Sequence[ConsumerLoop], outages: Sequence[Outage]) -> None:
+        self._consumers, self._outages = consumers, outages
+
+    def collect(self) -> Iterable[Metric]:
+        paused = [(loop.group_id, loop.paused_reason()) for loop in self._consumers]
+        yield metrics.gauge(
+            "leadflow_consumer_paused",
+            "1 while a consumer is paused, with the reason: operator, or the dependency whose "
+            "outage it waits out (database, broker, smtp, webhook, network).",
+            ["group", "reason"],
+            [(group, reason, 1) for group, reason in paused if reason is not None]
+            + [(group, "", 0) for group, reason in paused if reason is None],
+        )
+        trackers = [t for loop in self._consumers for t in loop.outages()] + list(self._outages)
+        yield metrics.gauge(
+            "leadflow_outage",
+            "1 while a worker waits out a dependency's outage, by worker and dependency.",
+            ["worker", "dependency"],
+            [(t.worker, str(t.dependency), 1) for t in trackers if t.active and t.dependency],
+        )
+
+
 def runtime_registry(
     *,
     settings: Settings,
     monitor: StreamMonitor,
     sessions: sessionmaker[Session],
     services: Sequence[str],
+    consumers: Sequence[ConsumerLoop] = (),
+    outages: Sequence[Outage] = (),
 ) -> CollectorRegistry:
     """A registry with the scrape-time metrics of a process running `services`: stream health
-    always, actions and SLA breaches with routing, leads per qualification with scoring."""
+    and outages always, actions and SLA breaches with routing, leads per qualification with
+    scoring. `outages` may still grow after this call (workers started later)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_MonitorCollector(monitor))  # type: ignore[arg-type]
+    registry.register(_OutageCollector(consumers, outages))  # type: ignore[arg-type]
     ttl = settings.metrics_db_cache_s
     if "routing" in services:
         registry.register(metrics.CachedCollector(lambda: _routing_families(sessions), ttl_s=ttl))

@@ -14,9 +14,11 @@ import pytest
 
 from leadflow.runtime import Runtime
 from shared.config import Settings
+from shared.consumer import ConsumerLoop, Record
 from shared.db import make_engine, make_session_factory
 from shared.events import utcnow
-from shared.kafka import AsyncProducer, ConsumerLoop, PublishError, Record, ensure_topics
+from shared.faults import PublishError
+from shared.kafka import AsyncProducer, ensure_topics
 from shared.ops import service
 from tests.conftest import make_key
 from tests.integration.ops.conftest import (

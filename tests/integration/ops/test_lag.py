@@ -11,7 +11,7 @@ import pytest
 
 from leadflow.runtime import Runtime
 from shared.config import Settings
-from shared.kafka import ConsumerLoop
+from shared.consumer import ConsumerLoop
 from tests.integration.ops.conftest import (
     eventually,
     group_lag,

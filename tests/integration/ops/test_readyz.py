@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from leadflow.app import create_app
 from leadflow.runtime import Runtime
 from shared.config import Settings
+from shared.consumer import ConsumerLoop
 from shared.db import make_engine, make_session_factory
 from shared.http import Resources
-from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from shared.kafka import AsyncProducer, ensure_topics
 from tests.conftest import Broker
 from tests.integration.ops.conftest import eventually, ops_settings, rows, scrape
 

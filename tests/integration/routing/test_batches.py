@@ -26,9 +26,10 @@ from services.routing.repository import (
 from services.routing.service import load_config
 from services.scoring.repository import leads, touches
 from shared.config import Settings
+from shared.consumer import ConsumerLoop
 from shared.db import make_engine, processed_events
 from shared.events import LeadChange
-from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from shared.kafka import AsyncProducer, ensure_topics
 from tests.integration.routing.conftest import free_port, routing_settings
 from tests.integration.shared.test_consumer_loop import read_all, wait_until
 

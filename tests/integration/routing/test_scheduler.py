@@ -68,7 +68,7 @@ def test_concurrent_workers_claim_disjoint_actions(clean_db):
 
 
 def test_a_stale_claim_goes_back_to_the_schedule_and_a_stale_send_is_uncertain(clean_db, settings):
-    from services.routing.service import recover_stale_claims
+    from services.routing.delivery import recover_stale_claims
 
     engine = make_engine(clean_db)
     sessions = make_session_factory(engine)

@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from leadflow.runtime import Runtime
 from services.scoring.repository import leads, touches
 from shared.config import Settings
+from shared.consumer import ConsumerLoop
 from shared.db import make_engine, processed_events
 from shared.events import TouchEnvelope, TouchEventIn
-from shared.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from shared.kafka import AsyncProducer, ensure_topics
 from tests.integration.shared.test_consumer_loop import read_all, wait_until
 
 pytestmark = pytest.mark.integration

@@ -6,11 +6,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+import psycopg
+import psycopg.errors
 import pytest
+import sqlalchemy.exc as sa_exc
 from kafka import KafkaConsumer
 
 from shared.config import Settings
-from shared.kafka import AsyncProducer, ConsumerLoop, PoisonMessage, Record, ensure_topics
+from shared.consumer import ConsumerLoop, Record
+from shared.faults import PoisonMessage
+from shared.kafka import AsyncProducer, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -124,6 +129,76 @@ def test_transient_failure_is_retried_and_then_succeeds(
     thread.join(10)
     assert attempts == [0, 0, 0]
     assert loop.dead_lettered == 0
+
+
+def test_a_database_outage_outlasting_every_attempt_is_waited_out_and_nothing_is_parked(
+    settings: Settings, producer: AsyncProducer
+):
+    settings = settings.model_copy(update={"outage_backoff_max_s": 0.5})
+    down_until = time.monotonic() + 3.0  # far longer than 3 attempts at 0.05 s, 0.1 s
+    handled: list[bytes] = []
+    tried_while_down: list[int] = []
+
+    def store(records: list[Record]) -> None:
+        if time.monotonic() < down_until:
+            tried_while_down.append(len(records))
+            lost = psycopg.OperationalError("server closed the connection")
+            raise sa_exc.OperationalError("INSERT INTO touches ...", {}, lost)
+        handled.extend(r.value for r in records)
+
+    loop = ConsumerLoop(
+        settings=settings,
+        topics=[settings.topic_touch_events],
+        group_id=settings.group_scoring,
+        handler=lambda record: store([record]),
+        batch_handler=store,
+        dlq=producer,
+    )
+    values = [f"e{n}".encode() for n in range(20)]
+    produce(producer, settings.topic_touch_events, values)
+    thread = run_loop(loop)
+    wait_until(lambda: loop.paused_reason() == "database", timeout_s=10)
+    problems = loop.problems()
+    wait_until(lambda: loop.processed == len(values), timeout_s=20)
+    loop.stop()
+    thread.join(10)
+    assert handled == values, "every record once, in order, after the outage"
+    assert loop.dead_lettered == 0
+    assert len(tried_while_down) >= 3, "retried for as long as it lasted"
+    assert any("database outage" in p for p in problems)
+    assert loop.paused_reason() is None and loop.problems() == []
+    assert sum(loop.committed_offsets().values()) == len(values)
+
+
+def test_records_after_an_outage_are_not_handled_before_the_held_ones(
+    settings: Settings, producer: AsyncProducer
+):
+    settings = settings.model_copy(update={"outage_backoff_max_s": 0.3})
+    failures = [0]
+    handled: list[bytes] = []
+
+    def store(record: Record) -> None:
+        if record.value == b"e1" and failures[0] < 6:
+            failures[0] += 1
+            raise psycopg.errors.SerializationFailure("could not serialize access")
+        handled.append(record.value)
+
+    loop = ConsumerLoop(
+        settings=settings,
+        topics=[settings.topic_touch_events],
+        group_id=settings.group_scoring,
+        handler=store,
+        dlq=producer,
+    )
+    thread = run_loop(loop)
+    produce(producer, settings.topic_touch_events, [b"e0", b"e1", b"e2"])
+    wait_until(lambda: failures[0] >= 2)
+    produce(producer, settings.topic_touch_events, [b"e3", b"e4"])  # arrive during the wait
+    wait_until(lambda: loop.processed == 5, timeout_s=20)
+    loop.stop()
+    thread.join(10)
+    assert handled == [b"e0", b"e1", b"e2", b"e3", b"e4"]
+    assert failures[0] == 6 and loop.dead_lettered == 0
 
 
 def test_record_that_keeps_failing_goes_to_dlq_after_the_bounded_attempts(

@@ -10,7 +10,8 @@ from shared import outbox
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory, transaction
 from shared.db import outbox as outbox_table
-from shared.kafka import AsyncProducer, PublishError, ensure_topics
+from shared.faults import PublishError
+from shared.kafka import AsyncProducer, ensure_topics
 from tests.conftest import Broker
 
 pytestmark = pytest.mark.integration

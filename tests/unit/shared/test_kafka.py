@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from shared.config import Settings
-from shared.kafka import AsyncProducer, ConsumerLoop
+from shared.consumer import ConsumerLoop
+from shared.kafka import AsyncProducer
 
 
 class _NoProducer:

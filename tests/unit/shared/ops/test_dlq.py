@@ -30,7 +30,7 @@ def dlq_headers(
     group: str = "leadflow-scoring",
     at_ms: int | None = PARKED_AT_MS,
 ) -> list[tuple[str, bytes]]:
-    """Headers as `shared.kafka.ConsumerLoop._dead_letter` writes them."""
+    """Headers as `shared.consumer.ConsumerLoop._dead_letter` writes them."""
     headers = [h for h in (original or []) if not h[0].startswith("leadflow.dlq.")] + [
         ("leadflow.dlq.error", error[:2000].encode()),
         ("leadflow.dlq.topic", topic.encode()),

@@ -1,0 +1,478 @@
+"""Routing's action delivery: claim due actions, check each against the lead, send it once,
+and record the outcome; an unreachable SMTP server or webhook receiver is waited out."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.routing import repository as repo
+from services.routing.domain import playbooks as pb
+from services.routing.domain.config import RoutingConfig
+from services.routing.domain.rules import RoutingDecision
+from services.routing.domain.webhooks import unsubscribe_token
+from services.routing.senders import (
+    DeliveryError,
+    SmtpConfig,
+    render_email,
+    send_email,
+    send_webhook,
+)
+from services.routing.service import as_action, assign, lead_state, store_action, touches_of
+from services.scoring import repository as scoring_repo
+from shared.config import Settings
+from shared.db import as_utc, transaction
+from shared.faults import Dependency, Fault, Outage, classify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivery:
+    """What delivering actions needs: SMTP, an HTTP client, and the signing secrets."""
+
+    smtp: SmtpConfig | None
+    http: httpx.Client
+    webhook_secret: str | None
+    secret_key: str
+    public_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Delivery:
+        """Delivery set up from the settings (no SMTP when LEADFLOW_SMTP_HOST is unset)."""
+        smtp = None
+        if settings.smtp_host:
+            smtp = SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=(
+                    settings.smtp_password.get_secret_value() if settings.smtp_password else None
+                ),
+                sender=settings.smtp_from,
+            )
+        return cls(
+            smtp=smtp,
+            http=httpx.Client(timeout=10.0),
+            webhook_secret=(
+                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            ),
+            secret_key=settings.secret_key.get_secret_value(),
+            public_url=settings.public_url.rstrip("/"),
+        )
+
+
+def _backoff(attempts: int, *, base_s: float) -> float:
+    # Exponential with full jitter, so many failing actions do not retry in lockstep.
+    return random.uniform(0, base_s * 2 ** max(0, attempts - 1)) + base_s / 2
+
+
+def recover_stale_claims(session: Session, *, settings: Settings, now: datetime) -> int:
+    """Settle actions whose worker died. One claimed but not yet being sent goes back to the
+    schedule. One that was being sent: an email is marked `uncertain` and never resent (SMTP
+    has no idempotency key, so it may or may not have gone out); a webhook is scheduled again
+    and goes out with the same webhook-id, which receivers deduplicate."""
+    stale = repo.stale_claims(
+        session, before=now - timedelta(seconds=settings.actions_claim_timeout_s)
+    )
+    for row in stale:
+        if row.status == "sending" and row.kind == "email":
+            values = {
+                "status": "uncertain",
+                "last_error": "the worker stopped after claiming this email and before "
+                "recording it; it may have gone out, so it is not resent",
+            }
+        else:
+            values = {"status": "scheduled", "claimed_by": None, "claimed_at": None}
+        repo.update_action(session, action_id=row.id, values={**values, "updated_at": now})
+    return len(stale)
+
+
+class DeliveryOutages:
+    """One outage tracker per destination: the SMTP server, and each webhook receiver's host.
+
+    While one is down, its actions are put back on the schedule for when it is next tried,
+    without counting an attempt, and without each waiting out its own connect timeout."""
+
+    def __init__(self, *, settings: Settings, registry: list[Outage]) -> None:
+        self._base_s = max(0.05, settings.consumer_retry_backoff_s)
+        self._cap_s = settings.outage_backoff_max_s
+        self._registry = registry  # what /readyz and /metrics read
+        self._by_destination: dict[str, Outage] = {}
+
+    def of(self, row: Row) -> Outage | None:
+        """The tracker of the destination `row` is sent to; None for tasks and SLA checks."""
+        if row.kind == "email":
+            destination = "smtp"
+        elif row.kind == "webhook":
+            url = str((row.payload or {}).get("url") or "")
+            destination = f"webhook {urlsplit(url).netloc or url}"
+        else:
+            return None
+        outage = self._by_destination.get(destination)
+        if outage is None:
+            outage = Outage(
+                worker=f"action delivery ({destination})", base_s=self._base_s, cap_s=self._cap_s
+            )
+            self._by_destination[destination] = outage
+            self._registry.append(outage)
+        return outage
+
+
+def deliver_due(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    config: RoutingConfig,
+    delivery: Delivery,
+    outages: DeliveryOutages,
+    worker: str,
+    now: Callable[[], datetime],
+) -> int:
+    """Claim the due actions and deliver each: check, send, record; returns how many.
+
+    A database outage ends the pass (raised, for the caller to wait out); what this worker
+    claimed and did not reach is taken up again by its next pass."""
+    with transaction(sessions) as session:
+        recover_stale_claims(session, settings=settings, now=now())
+    with transaction(sessions) as session:
+        claimed = repo.claimed_by(session, worker=worker) + repo.claim_due(
+            session, now=now(), worker=worker, limit=settings.actions_batch_size
+        )
+    waiting: list[Row] = []
+    for row in claimed:
+        outage = outages.of(row)
+        if outage is not None and not outage.due():
+            waiting.append(row)
+            continue
+        try:
+            _deliver_one(
+                sessions=sessions,
+                action_id=row.id,
+                settings=settings,
+                config=config,
+                delivery=delivery,
+                outage=outage,
+                now=now,
+            )
+        except Exception as exc:
+            if classify(exc).fault is Fault.OUTAGE:
+                raise
+            log.exception(
+                "action %s could not be delivered; it stays claimed",
+                row.id,
+                extra={"action_id": row.id},
+            )
+    _put_back(sessions=sessions, rows=waiting, outages=outages, now=now())
+    return len(claimed)
+
+
+def _put_back(
+    *, sessions: sessionmaker[Session], rows: Sequence[Row], outages: DeliveryOutages, now: datetime
+) -> None:
+    """Schedule actions whose destination is down for its next try, attempts unchanged."""
+    if not rows:
+        return
+    with transaction(sessions) as session:
+        for row in rows:
+            outage = outages.of(row)
+            wait = outage.seconds_to_retry() if outage is not None else 0.0
+            repo.update_action(
+                session,
+                action_id=row.id,
+                values={
+                    "status": "scheduled",
+                    "due_at": now + timedelta(seconds=wait),
+                    "claimed_by": None,
+                    "claimed_at": None,
+                    "updated_at": now,
+                },
+            )
+
+
+def _prepare(
+    session: Session, *, row: Row, state: pb.LeadState, delivery: Delivery
+) -> Callable[[], None]:
+    """The send step for an action, built inside the transaction that checked it."""
+    if row.kind == "email":
+        if delivery.smtp is None:
+            raise DeliveryError("LEADFLOW_SMTP_HOST is not set", permanent=True)
+        smtp = delivery.smtp
+        token = unsubscribe_token(secret=delivery.secret_key, lead_id=state.lead_id)
+        unsubscribe_url = f"{delivery.public_url}/v1/unsubscribe/{token}"
+        payload = row.payload or {}
+        carts = list((payload.get("carts") or {}).values())
+        cart = carts[-1] if carts else {}
+        email = render_email(
+            template=payload.get("template", row.playbook),
+            context={
+                "lead": {"first_name": state.first_name, "email": state.email},
+                "cart": cart,
+                "carts": carts,
+                "webinar": payload.get("webinar") or {},
+                "unsubscribe_url": unsubscribe_url,
+            },
+        )
+        to, key = state.email or "", row.idempotency_key
+        return lambda: send_email(
+            config=smtp, to=to, email=email, message_id=key, unsubscribe_url=unsubscribe_url
+        )
+    if row.kind == "webhook":
+        if not delivery.webhook_secret:
+            raise DeliveryError("LEADFLOW_WEBHOOK_SECRET is not set", permanent=True)
+        secret, url = delivery.webhook_secret, (row.payload or {}).get("url")
+        lead = scoring_repo.get_lead(session, lead_id=state.lead_id)
+        body = {
+            "type": (row.payload or {}).get("event", row.playbook),
+            "lead_id": state.lead_id,
+            "email": state.email,
+            "qualification": state.qualification,
+            "funnel_stage": state.funnel_stage,
+            "score": lead.score if lead else None,
+            "owner": {"team": state.owner_team, "member": state.owner_member},
+        }
+        timestamp = int(time.time())
+
+        def post() -> None:
+            send_webhook(
+                client=delivery.http,
+                url=url,
+                secret=secret,
+                msg_id=row.idempotency_key,
+                payload=body,
+                timestamp=timestamp,
+            )
+
+        return post
+    return lambda: None  # a task is recorded, not sent
+
+
+def _deliver_one(
+    *,
+    sessions: sessionmaker[Session],
+    action_id: str,
+    settings: Settings,
+    config: RoutingConfig,
+    delivery: Delivery,
+    outage: Outage | None,
+    now: Callable[[], datetime],
+) -> None:
+    with transaction(sessions) as session:
+        row = repo.get_action(session, action_id=action_id)
+        if row is None or row.status != "claimed":
+            return
+        if row.claimed_by is None:
+            return
+        if row.kind == "sla":
+            _check_sla(session, row=row, config=config, now=now())
+            return
+        state = lead_state(session, lead_id=row.lead_id)
+        if state is None:
+            repo.update_action(
+                session,
+                action_id=action_id,
+                values={
+                    "status": "cancelled",
+                    "cancel_reason": "the lead no longer exists",
+                    "updated_at": now(),
+                },
+            )
+            return
+        verdict = pb.check_due(
+            action=as_action(row),
+            lead=state,
+            orders=touches_of(session, lead_id=row.lead_id, types={pb.ORDER_TYPE}),
+            activations=touches_of(session, lead_id=row.lead_id, types={"trial_activated"}),
+            last_marketing_sent_at=as_utc(
+                repo.last_marketing_sent_at(session, lead_id=row.lead_id)
+            ),
+            config=config.playbooks,
+            marketing=row.marketing,
+            now=now(),
+        )
+        if verdict.decision == "cancel":
+            repo.update_action(
+                session,
+                action_id=action_id,
+                values={
+                    "status": "cancelled",
+                    "cancel_reason": verdict.reason[:200],
+                    "updated_at": now(),
+                },
+            )
+            return
+        if verdict.decision == "defer":
+            repo.update_action(
+                session,
+                action_id=action_id,
+                values={
+                    "status": "scheduled",
+                    "due_at": verdict.until,
+                    "deferrals": row.deferrals + 1,
+                    "claimed_by": None,
+                    "claimed_at": None,
+                    "updated_at": now(),
+                },
+            )
+            return
+        try:
+            send = _prepare(session, row=row, state=state, delivery=delivery)
+        except DeliveryError as exc:
+            send_error: DeliveryError | None = exc
+        else:
+            send_error = None
+            # Committed before the send: after a crash this row says "may have gone out".
+            repo.update_action(
+                session, action_id=action_id, values={"status": "sending", "updated_at": now()}
+            )
+    if send_error is None:
+        try:
+            send()
+        except DeliveryError as exc:
+            send_error = exc
+    with transaction(sessions) as session:
+        if send_error is not None and send_error.outage and outage is not None:
+            dependency = Dependency.SMTP if row.kind == "email" else Dependency.WEBHOOK
+            wait = outage.failed(send_error, dependency, where=f"action {row.id}")
+            _record_outage(session, row=row, error=send_error, wait_s=wait, now=now())
+            return
+        if send_error is not None:
+            _record_failure(session, row=row, error=send_error, settings=settings, now=now())
+            return
+        if outage is not None:
+            outage.recovered()
+        done = "open" if row.kind == "task" else "sent"
+        repo.update_action(
+            session,
+            action_id=action_id,
+            values={
+                "status": done,
+                "sent_at": now(),
+                "attempts": row.attempts + 1,
+                "last_error": None,
+                "updated_at": now(),
+            },
+        )
+        reminder = config.playbooks.abandoned_cart.second_reminder_after_s
+        if row.playbook == pb.ABANDONED_CART and reminder:
+            store_action(
+                session,
+                lead_id=row.lead_id,
+                action=pb.NewAction(
+                    kind="email",
+                    playbook=pb.CART_REMINDER,
+                    idempotency_key=f"{pb.CART_REMINDER}:{row.idempotency_key}",
+                    due_at=now() + timedelta(seconds=reminder),
+                    payload={**(row.payload or {}), "template": pb.CART_REMINDER},
+                    marketing=True,
+                ),
+                team=row.team,
+                member=row.member,
+                now=now(),
+            )
+
+
+def _record_outage(
+    session: Session, *, row: Row, error: DeliveryError, wait_s: float, now: datetime
+) -> None:
+    """The destination is down: try again when it is next tried; this is not an attempt."""
+    repo.update_action(
+        session,
+        action_id=row.id,
+        values={
+            "status": "scheduled",
+            "due_at": now + timedelta(seconds=wait_s),
+            "claimed_by": None,
+            "claimed_at": None,
+            "last_error": str(error)[:1000],
+            "updated_at": now,
+        },
+    )
+
+
+def _record_failure(
+    session: Session, *, row: Row, error: DeliveryError, settings: Settings, now: datetime
+) -> None:
+    attempts = row.attempts + 1
+    if error.permanent or attempts >= settings.actions_max_attempts:
+        values: dict[str, Any] = {"status": "failed"}
+        log.warning(
+            "action %s (%s) failed for good: %s",
+            row.id,
+            row.playbook,
+            error,
+            extra={"action_id": row.id, "lead_id": row.lead_id},
+        )
+    else:
+        retry = _backoff(attempts, base_s=settings.actions_retry_base_s)
+        values = {
+            "status": "scheduled",
+            "due_at": now + timedelta(seconds=retry),
+            "claimed_by": None,
+            "claimed_at": None,
+        }
+    repo.update_action(
+        session,
+        action_id=row.id,
+        values={**values, "attempts": attempts, "last_error": str(error)[:1000], "updated_at": now},
+    )
+
+
+def _check_sla(session: Session, *, row: Row, config: RoutingConfig, now: datetime) -> None:
+    """At the SLA deadline: a lead not contacted yet is a breach, escalated as configured."""
+    assignment = repo.get_assignment(session, assignment_id=int(row.payload["assignment_id"]))
+    done = {"status": "sent", "sent_at": now, "updated_at": now}
+    if assignment is None or not assignment.current or assignment.contacted_at is not None:
+        repo.update_action(session, action_id=row.id, values={**done, "cancel_reason": "met"})
+        return
+    repo.update_assignment(session, assignment_id=assignment.id, values={"sla_breached_at": now})
+    team = config.team(assignment.team)
+    log.warning(
+        "SLA breached: lead %s in team %s",
+        assignment.lead_id,
+        assignment.team,
+        extra={"lead_id": assignment.lead_id, "action_id": row.id},
+    )
+    if team.escalation == "reassign" and team.members:
+        assign(
+            session,
+            lead_id=assignment.lead_id,
+            decision=RoutingDecision(team=assignment.team, rule=f"sla_breach:{assignment.rule}"),
+            config=config,
+            qualification=assignment.qualification,
+            funnel_stage=assignment.funnel_stage,
+            cause_event_id=row.idempotency_key,
+            now=now,
+            exclude=[assignment.member] if assignment.member else [],
+        )
+    else:
+        store_action(
+            session,
+            lead_id=assignment.lead_id,
+            action=pb.NewAction(
+                kind="task",
+                playbook="sla_breach",
+                idempotency_key=f"sla_breach:{assignment.id}",
+                due_at=now,
+                payload={
+                    "title": f"SLA breached: not contacted within {row.payload['sla_s']:.0f} s"
+                },
+            ),
+            team=assignment.team,
+            member=assignment.member,
+            now=now,
+        )
+    repo.update_action(session, action_id=row.id, values={**done, "cancel_reason": "breached"})
+
+
+# --- feedback, teams, actions ----------------------------------------------------------------

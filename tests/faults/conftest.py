@@ -1,0 +1,58 @@
+"""Fixtures of the fault tests: a cut-able proxy in front of PostgreSQL, and what they count.
+
+These tests need PostgreSQL (LEADFLOW_TEST_DATABASE_URL, as `.ci/run` sets it): a proxy can
+cut a TCP connection, not a SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
+from sqlalchemy.engine import make_url
+
+from shared.config import Settings
+from tests.faults.proxy import CutProxy
+
+
+@pytest.fixture
+def postgres_proxy(clean_db: str) -> Iterator[tuple[CutProxy, str]]:
+    """A proxy in front of the test PostgreSQL, and the database URL that goes through it."""
+    if not os.environ.get("LEADFLOW_TEST_DATABASE_URL"):
+        pytest.skip("fault tests cut a TCP connection: set LEADFLOW_TEST_DATABASE_URL (CI does)")
+    url = make_url(clean_db)
+    with CutProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        yield proxy, proxied
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """partition -> end offset of `topic` (empty when it does not exist)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def records_in(settings: Settings, topic: str) -> int:
+    """How many records `topic` holds (its topics are new for each test)."""
+    return sum(end_offsets(settings, topic).values())
+
+
+def group_lag(settings: Settings, *, group: str, topic: str) -> int:
+    """Records of `topic` the group has not committed (a partition it never committed counts
+    whole). Reads the group's offsets without joining it."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = consumer.end_offsets(tps)
+        return sum(end - (consumer.committed(tp) or 0) for tp, end in ends.items())
+    finally:
+        consumer.close(autocommit=False)

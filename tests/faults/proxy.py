@@ -1,0 +1,123 @@
+"""A small TCP proxy the fault tests put between leadflow and a dependency, and cut.
+
+`cut()` drops every open connection and, until `restore()`, accepts new ones only to close
+them at once: to the client it is a server that went away mid-query and refuses to talk. Plain
+threads and sockets; nothing of leadflow is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from types import TracebackType
+
+
+class CutProxy:
+    """Forwards 127.0.0.1:`port` to `target_host`:`target_port` until cut."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port: int = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._cut = threading.Event()
+        self._closed = threading.Event()
+        self.connections = 0  # accepted while not cut
+        self.refused = 0  # accepted while cut, and closed at once
+        self._thread = threading.Thread(target=self._accept, name="cut-proxy", daemon=True)
+
+    def __enter__(self) -> CutProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def is_cut(self) -> bool:
+        """True between `cut` and `restore`."""
+        return self._cut.is_set()
+
+    def cut(self) -> None:
+        """Drop every connection now and refuse new ones until `restore`."""
+        self._cut.set()
+        with self._lock:
+            doomed, self._open = self._open, set()
+        for sock in doomed:
+            _kill(sock)
+
+    def restore(self) -> None:
+        """Let connections through again."""
+        self._cut.clear()
+
+    def close(self) -> None:
+        """Stop listening and drop everything."""
+        self._closed.set()
+        self.cut()
+        self._thread.join(2)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._cut.is_set():
+                self.refused += 1
+                _kill(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                _kill(client)
+                continue
+            upstream.settimeout(None)
+            client.settimeout(None)
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                if self._cut.is_set():
+                    _kill(client)
+                    _kill(upstream)
+                    continue
+                self._open.update((client, upstream))
+                self.connections += 1
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._open.discard(source)
+                self._open.discard(sink)
+            _kill(source)
+            _kill(sink)
+
+
+def _kill(sock: socket.socket) -> None:
+    """Close at once, with a reset rather than a polite FIN."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
