@@ -56,3 +56,7 @@ def group_lag(settings: Settings, *, group: str, topic: str) -> int:
         return sum(end - (consumer.committed(tp) or 0) for tp, end in ends.items())
     finally:
         consumer.close(autocommit=False)
+
+
+# The routing tests' real SMTP server and webhook receiver, for the delivery outage test.
+from tests.integration.routing.conftest import mailbox, receiver  # noqa: E402, F401

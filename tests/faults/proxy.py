@@ -1,8 +1,8 @@
 """A small TCP proxy the fault tests put between leadflow and a dependency, and cut.
 
-`cut()` drops every open connection and, until `restore()`, accepts new ones only to close
-them at once: to the client it is a server that went away mid-query and refuses to talk. Plain
-threads and sockets; nothing of leadflow is imported.
+`cut()` resets every open connection and stops listening, so until `restore()` a new
+connection is refused: to the client it is a server that went away mid-query and is down.
+Plain threads and sockets; nothing of leadflow is imported.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ class CutProxy:
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
+        self._listener: socket.socket | None = self._listen(0)
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._cut = threading.Event()
         self._closed = threading.Event()
-        self.connections = 0  # accepted while not cut
-        self.refused = 0  # accepted while cut, and closed at once
+        self.connections = 0  # connections forwarded
+        self.dropped = 0  # open connections reset by a cut
         self._thread = threading.Thread(target=self._accept, name="cut-proxy", daemon=True)
 
     def __enter__(self) -> CutProxy:
@@ -47,36 +46,48 @@ class CutProxy:
         return self._cut.is_set()
 
     def cut(self) -> None:
-        """Drop every connection now and refuse new ones until `restore`."""
-        self._cut.set()
+        """Reset every connection now and refuse new ones until `restore`."""
         with self._lock:
+            self._cut.set()
+            listener, self._listener = self._listener, None
             doomed, self._open = self._open, set()
+            self.dropped += len(doomed) // 2
+        if listener is not None:
+            listener.close()
         for sock in doomed:
             _kill(sock)
 
     def restore(self) -> None:
-        """Let connections through again."""
-        self._cut.clear()
+        """Listen on the same port again and let connections through."""
+        with self._lock:
+            if self._listener is None and not self._closed.is_set():
+                self._listener = self._listen(self.port)
+            self._cut.clear()
 
     def close(self) -> None:
         """Stop listening and drop everything."""
         self._closed.set()
         self.cut()
         self._thread.join(2)
-        self._listener.close()
+
+    @staticmethod
+    def _listen(port: int) -> socket.socket:
+        listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
+        listener.settimeout(0.1)
+        return listener
 
     def _accept(self) -> None:
         while not self._closed.is_set():
+            listener = self._listener
+            if listener is None:
+                self._closed.wait(0.05)
+                continue
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except TimeoutError:
                 continue
             except OSError:
-                return
-            if self._cut.is_set():
-                self.refused += 1
-                _kill(client)
-                continue
+                continue  # closed by a cut
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
