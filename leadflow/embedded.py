@@ -83,8 +83,11 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         port: int = 0,
         log_path: Path | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         self.binary, self.host, self.port = binary, host, port
+        # Where clients are told to connect, when not the listener itself (a proxy in front).
+        self.advertised_port = advertised_port
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -114,7 +117,7 @@ class EmbeddedBroker:
                     "--listener-url",
                     url,
                     "--advertised-listener-url",
-                    url,
+                    f"tcp://{self.host}:{self.advertised_port or self.port}",
                     "--storage-engine",
                     "memory://tansu/",
                 ],

@@ -85,11 +85,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(_SESSION_BROKER["line"])
 
 
-def new_broker(kind: str, *, log_path: Path) -> Broker:
-    """A broker of `kind`, not started; its log goes to `log_path`."""
+def new_broker(
+    kind: str, *, log_path: Path, port: int = 0, advertised_port: int | None = None
+) -> Broker:
+    """A broker of `kind`, not started; its log goes to `log_path`. With `advertised_port`,
+    it tells clients to connect there (a proxy in front of `port`)."""
     if kind == "kafka":
-        return KafkaBroker(log_path=log_path)
-    return EmbeddedBroker(binary=resolve_tansu_bin(None), log_path=log_path)
+        return KafkaBroker(log_path=log_path, port=port, advertised_port=advertised_port)
+    binary = resolve_tansu_bin(None)
+    return EmbeddedBroker(
+        binary=binary, log_path=log_path, port=port, advertised_port=advertised_port
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from sqlalchemy.engine import make_url
 
+from leadflow.embedded import free_port
 from shared.config import Settings
+from tests.conftest import new_broker
 from tests.faults.proxy import CutProxy
+
+
+@pytest.fixture
+def proxied_broker(broker_kind: str, tmp_path: Path) -> Iterator[tuple[CutProxy, str]]:
+    """A broker of the session's kind for this test alone, that tells clients to connect
+    through a proxy in front of it; and the bootstrap servers that go through the proxy."""
+    port = free_port("127.0.0.1")
+    with CutProxy("127.0.0.1", port) as proxy:
+        running = new_broker(
+            broker_kind,
+            log_path=tmp_path / f"{broker_kind}.log",
+            port=port,
+            advertised_port=proxy.port,
+        )
+        running.start()
+        try:
+            yield proxy, f"127.0.0.1:{proxy.port}"
+        finally:
+            running.stop()
 
 
 @pytest.fixture

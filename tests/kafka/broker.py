@@ -34,7 +34,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{advertised_port}
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
@@ -109,9 +109,18 @@ class KafkaBroker:
 
     kind = "kafka"
 
-    def __init__(self, *, log_path: Path | None = None, heap: str = "768m") -> None:
+    def __init__(
+        self,
+        *,
+        log_path: Path | None = None,
+        heap: str = "768m",
+        port: int = 0,
+        advertised_port: int | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
-        self.port = 0
+        self.port = port
+        # Where clients are told to connect, when not the listener itself (a proxy in front).
+        self.advertised_port = advertised_port
         self.log_path = log_path
         self.heap = heap
         self.version: str | None = None
@@ -147,12 +156,15 @@ class KafkaBroker:
         """Format the storage, start the broker, wait until it serves; returns bootstrap servers."""
         libs = kafka_libs()
         self._workdir = Path(tempfile.mkdtemp(prefix="leadflow-kafka-"))
-        self.port = free_port(self.host)
+        self.port = self.port or free_port(self.host)
         controller_port = free_port(self.host)
         config = self._workdir / "server.properties"
         config.write_text(
             _SERVER_PROPERTIES.format(
-                port=self.port, controller_port=controller_port, data=self._workdir / "data"
+                port=self.port,
+                advertised_port=self.advertised_port or self.port,
+                controller_port=controller_port,
+                data=self._workdir / "data",
             )
         )
         (self._workdir / "log4j2.yaml").write_text(_LOG4J2)
