@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.db import TZDateTime, as_utc, metadata
 from shared.events import utcnow
-from shared.http import ApiError, Resources, get_resources
+from shared.http import ApiError, Resources, dependency_unavailable, get_resources
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,15 @@ async def authenticate(request: Request, resources: Resources) -> Principal:
 
     hit, principal = resources.key_cache.cached(digest)
     if not hit:
-        principal = await run_in_threadpool(resources.key_cache.get_or_load, digest, load)
+        try:
+            principal = await run_in_threadpool(resources.key_cache.get_or_load, digest, load)
+        except Exception as exc:
+            # Raised here, not left to the app's handlers: ingest's fast path checks keys
+            # outside them.
+            unavailable = dependency_unavailable(exc, where="API key lookup")
+            if unavailable is None:
+                raise
+            raise unavailable from exc
     if principal is None:
         raise ApiError(
             401,

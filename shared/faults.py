@@ -85,6 +85,21 @@ _DB_OUTAGES: tuple[type[BaseException], ...] = (
 )
 
 
+# The exception classes a dependency's failure arrives as, wrapped or not: what the HTTP layer
+# hands to `classify` to answer 503 instead of 500.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.DBAPIError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    psycopg.Error,
+    sqlite3.Error,
+    KafkaError,
+    PublishError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     """The exception, what it was raised from or during, and a driver error SQLAlchemy wraps."""
     seen: list[BaseException] = []

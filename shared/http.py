@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
-from shared.faults import Fault, Outage, classify
+from shared.faults import DEPENDENCY_ERRORS, Fault, Outage, classify, describe_error
 from shared.kafka import AsyncProducer
 from shared.ops.broker import StreamMonitor
 from shared.ratelimit import RateLimiter
@@ -116,6 +116,23 @@ _STATUS_CODES = {
 }
 
 
+def dependency_unavailable(exc: BaseException, *, where: str) -> ApiError | None:
+    """The 503 to answer when `exc` is a dependency's outage (shared/faults.py), logged once
+    here; None when it is not one. The client may retry; a 500 would say the request itself
+    broke something."""
+    verdict = classify(exc)
+    if verdict.fault is not Fault.OUTAGE:
+        return None
+    log.warning("%s: the %s is unavailable: %s", where, verdict.dependency, describe_error(exc))
+    return ApiError(
+        503,
+        "unavailable",
+        f"the {verdict.dependency} is unavailable; retry shortly",
+        details=[{"dependency": str(verdict.dependency)}],
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error, ours or the framework's, answer with the common body."""
 
@@ -143,29 +160,19 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
+        unavailable = dependency_unavailable(exc, where=f"{request.method} {request.url.path}")
+        if unavailable is None:
+            return await _unexpected(request, exc)
+        return api_error_response(unavailable)
+
+    # Registered by class, so Starlette answers them without re-raising (a 500 handler's
+    # exception is re-raised to the server, which logs it as a crash).
+    for kind in DEPENDENCY_ERRORS:
+        app.add_exception_handler(kind, _dependency_error)  # type: ignore[arg-type]
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        verdict = classify(exc)
-        if verdict.fault is Fault.OUTAGE:
-            # A dependency is down (shared/faults.py): the client may retry; a 500 would say
-            # the request itself broke something.
-            log.warning(
-                "%s %s: %s unavailable: %s: %s",
-                request.method,
-                request.url.path,
-                verdict.dependency,
-                type(exc).__name__,
-                exc,
-            )
-            return JSONResponse(
-                error_body(
-                    "unavailable",
-                    f"the {verdict.dependency} is unavailable; retry shortly",
-                    [{"dependency": str(verdict.dependency)}],
-                ),
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 

@@ -23,7 +23,7 @@ from pydantic import TypeAdapter
 from services.ingest.api import AcceptedOut, accept_native
 from shared.auth import authorize
 from shared.events import TouchEventIn
-from shared.http import ApiError, Resources, api_error_response
+from shared.http import ApiError, Resources, api_error_response, dependency_unavailable
 
 PATH = "/v1/events"
 _ACCEPTED_JSON = TypeAdapter(AcceptedOut)
@@ -84,6 +84,11 @@ class NativeEventFastPath:
             accepted = await accept_native(self.resources, event)
         except ApiError as exc:
             response: Response = api_error_response(exc)
+        except Exception as exc:
+            unavailable = dependency_unavailable(exc, where=f"POST {PATH}")
+            if unavailable is None:
+                raise
+            response = api_error_response(unavailable)
         else:
             response = Response(
                 _ACCEPTED_JSON.dump_json(accepted), status_code=202, media_type="application/json"
