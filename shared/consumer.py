@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from kafka import KafkaConsumer
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from shared import metrics
@@ -250,6 +250,10 @@ class ConsumerLoop:
                     self._stop.wait(wait)
         finally:
             try:
+                self._commit(consumer)  # what was made durable since the last commit
+            except Exception as exc:  # its records come back to the next owner, deduplicated
+                log.warning("consumer %s: final commit failed: %s", self.name, exc)
+            try:
                 consumer.close(autocommit=False)
             except Exception:  # closing must never mask why the loop ended
                 log.exception("consumer %s did not close cleanly", self.name)
@@ -276,10 +280,17 @@ class ConsumerLoop:
             self._held = []
             self._work(consumer, records)
             return
-        timeout = self.settings.consumer_poll_timeout_ms
         if self._held:
-            timeout = max(10, min(timeout, int(self.outage.seconds_to_retry() * 1000)))
-        batch = consumer.poll(timeout_ms=timeout)
+            # Waiting out an outage: poll (every partition is paused, so this only keeps the
+            # group membership and the rebalance protocol going) until the retry, at most half
+            # a second at a time; no busy loop, whatever poll does when paused.
+            wait = min(0.5, self.outage.seconds_to_retry())
+            started = time.monotonic()
+            # A real timeout: a rebalance under way needs poll's time to finish its join.
+            batch = consumer.poll(timeout_ms=max(10, int(wait * 1000)))
+            self._stop.wait(max(0.0, wait - (time.monotonic() - started)))
+        else:
+            batch = consumer.poll(timeout_ms=self.settings.consumer_poll_timeout_ms)
         # Readiness follows the assignment: lost in a rebalance, not ready until it is back.
         if consumer.assignment():
             self.assigned.set()
@@ -341,10 +352,15 @@ class ConsumerLoop:
         offsets, self._to_commit = self._to_commit, {}
         try:
             consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # The group rebalanced: the partitions may be someone else's now, who reads them
-            # from the last committed offset and drops the repeats by event id.
-            log.warning("consumer %s: commit refused after a rebalance: %s", self.name, exc)
+        except (CommitFailedError, RebalanceInProgressError) as exc:
+            # The group rebalanced (or is rebalancing; the next poll takes part). Partitions
+            # this member kept are committed at the next try; one that went to another member
+            # is read by it from the last committed offset, its repeats dropped by event id.
+            kept = consumer.assignment()
+            for tp, position in offsets.items():
+                if tp in kept:
+                    self._to_commit.setdefault(tp, position)
+            log.info("consumer %s: commit deferred by a rebalance: %s", self.name, exc)
             return
         except KafkaError:
             for tp, position in offsets.items():

@@ -90,7 +90,14 @@ def test_a_database_cut_is_waited_out_with_every_event_stored_and_routed_once(
 ):
     proxy, proxied_url = postgres_proxy
     settings = settings.model_copy(
-        update={"database_url": proxied_url, "outage_backoff_max_s": 2.0}
+        update={
+            "database_url": proxied_url,
+            "outage_backoff_max_s": 2.0,
+            # The catch-up after the cut keeps this process's CPU busy; a longer session keeps
+            # a heartbeat starved of the GIL from expelling a consumer (this test is about
+            # the database, not group membership).
+            "kafka_session_timeout_ms": 30_000,
+        }
     )
     ensure_topics(settings=settings)
     events = _envelopes(LEADS, tag=uuid.uuid4().hex[:6])
