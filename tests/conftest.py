@@ -61,6 +61,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the fault tests last: they cut and kill things, and a client left retrying a dead
+    private broker must not slow the tests after it."""
+    faults = [i for i in items if "/tests/faults/" in str(i.path)]
+    if faults:
+        items[:] = [i for i in items if i not in faults] + faults
+
+
 def broker_kind_of(config: pytest.Config) -> str:
     """`kafka` or `tansu`: the option, else LEADFLOW_TEST_BROKER, else tansu."""
     kind = config.getoption("--broker") or os.environ.get("LEADFLOW_TEST_BROKER") or "tansu"

@@ -17,7 +17,12 @@ from services.ingest.domain.native import parse_native_batch
 from services.ingest.domain.parsing import FieldError, Parsed, PayloadError, content_id
 from services.ingest.domain.segment import parse_segment
 from services.ingest.domain.shopify import TOPICS, shopify_envelope
-from services.ingest.service import DatabaseUnavailable, IdempotencyStore, accept_envelopes
+from services.ingest.service import (
+    DatabaseUnavailable,
+    IdempotencyStore,
+    UnstorableText,
+    accept_envelopes,
+)
 from shared.auth import EventsWriter
 from shared.events import TouchEnvelope, TouchEventIn, utcnow
 from shared.faults import PublishError
@@ -205,6 +210,13 @@ async def _publish(
             "broker_unavailable",
             f"the events were not accepted: {exc}",
             headers={"Retry-After": "5"},
+        ) from exc
+    except UnstorableText as exc:
+        raise ApiError(
+            422,
+            "validation_error",
+            str(exc),
+            details=[{"field": exc.field, "error": exc.problem}],
         ) from exc
     except DatabaseUnavailable as exc:
         raise ApiError(

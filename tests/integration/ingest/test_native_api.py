@@ -229,3 +229,20 @@ async def test_events_without_an_id_get_distinct_ids_and_are_never_duplicates(in
         second = (await client.post("/v1/events/batch", json=[bare, bare], headers=headers)).json()
     assert first["accepted"] == 1 and second["accepted"] == 2
     assert len({*first["ids"], *second["ids"]}) == 3
+
+
+async def test_text_no_store_can_hold_is_a_422_naming_the_field_not_a_500(ingest, settings):
+    lead = b'"lead": {"email": "s@x.example"}'
+    surrogate = b'{"type": "page_view", ' + lead + b', "properties": {"t": "\\ud800"}}'
+    nul_id = b'{"type": "page_view", "event_id": "e\\u00001", "lead": {"email": "n@x.example"}}'
+    async with ingest() as (client, runtime):
+        headers = {**auth(runtime), "content-type": "application/json"}
+        answers = [
+            await client.post("/v1/events", content=body, headers=headers)
+            for body in (surrogate, nul_id)
+        ]
+        fine = await client.post("/v1/events", json=event(), headers=auth(runtime))
+    assert [a.status_code for a in answers] == [422, 422]
+    fields = [a.json()["error"]["details"][0]["field"] for a in answers]
+    assert fields == ["properties.t", "event_id"]
+    assert fine.status_code == 202, "the idempotency store still answers for everyone else"
