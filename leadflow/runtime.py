@@ -141,12 +141,7 @@ class Runtime:
     def _outage(self, worker: str) -> Outage:
         """A new outage tracker for one of this process's workers, reported by /readyz and
         /metrics."""
-        settings = self.settings
-        outage = Outage(
-            worker=worker,
-            base_s=max(0.05, settings.consumer_retry_backoff_s),
-            cap_s=settings.outage_backoff_max_s,
-        )
+        outage = Outage.from_settings(worker=worker, settings=self.settings)
         if self.resources is not None:
             self.resources.outages.append(outage)
         return outage

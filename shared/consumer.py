@@ -120,14 +120,14 @@ class ConsumerLoop:
         self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         # Records polled but not made durable because a dependency is down: retried in order.
         self._held: list[Record] = []
-        base = max(0.05, settings.consumer_retry_backoff_s)
-        cap = settings.outage_backoff_max_s
         # Handling records; the after-batch step; polling and committing (the broker).
-        self.outage = Outage(worker=f"consumer {self.name}", base_s=base, cap_s=cap)
-        self.after_batch_outage = Outage(
-            worker=f"consumer {self.name} after-batch", base_s=base, cap_s=cap
+        self.outage = Outage.from_settings(worker=f"consumer {self.name}", settings=settings)
+        self.after_batch_outage = Outage.from_settings(
+            worker=f"consumer {self.name} after-batch", settings=settings
         )
-        self.broker_outage = Outage(worker=f"consumer {self.name} broker", base_s=base, cap_s=cap)
+        self.broker_outage = Outage.from_settings(
+            worker=f"consumer {self.name} broker", settings=settings
+        )
 
     def _make_consumer(self) -> KafkaConsumer:
         session_ms = self.settings.kafka_session_timeout_ms

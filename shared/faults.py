@@ -32,6 +32,8 @@ import pydantic
 import sqlalchemy.exc as sa_exc
 from kafka.errors import KafkaError
 
+from shared.config import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -186,6 +188,15 @@ class Outage:
         self.since: float | None = None  # time.time() of the first failed attempt
         self.attempts = 0
         self._retry_at = 0.0  # time.monotonic()
+
+    @classmethod
+    def from_settings(cls, *, worker: str, settings: Settings) -> Outage:
+        """A tracker backing off from `consumer_retry_backoff_s` up to `outage_backoff_max_s`."""
+        return cls(
+            worker=worker,
+            base_s=max(0.05, settings.consumer_retry_backoff_s),
+            cap_s=settings.outage_backoff_max_s,
+        )
 
     @property
     def active(self) -> bool:

@@ -105,8 +105,7 @@ class DeliveryOutages:
     without counting an attempt, and without each waiting out its own connect timeout."""
 
     def __init__(self, *, settings: Settings, registry: list[Outage]) -> None:
-        self._base_s = max(0.05, settings.consumer_retry_backoff_s)
-        self._cap_s = settings.outage_backoff_max_s
+        self._settings = settings
         self._registry = registry  # what /readyz and /metrics read
         self._by_destination: dict[str, Outage] = {}
 
@@ -121,8 +120,8 @@ class DeliveryOutages:
             return None
         outage = self._by_destination.get(destination)
         if outage is None:
-            outage = Outage(
-                worker=f"action delivery ({destination})", base_s=self._base_s, cap_s=self._cap_s
+            outage = Outage.from_settings(
+                worker=f"action delivery ({destination})", settings=self._settings
             )
             self._by_destination[destination] = outage
             self._registry.append(outage)
@@ -187,17 +186,7 @@ def _put_back(
         for row in rows:
             outage = outages.of(row)
             wait = outage.seconds_to_retry() if outage is not None else 0.0
-            repo.update_action(
-                session,
-                action_id=row.id,
-                values={
-                    "status": "scheduled",
-                    "due_at": now + timedelta(seconds=wait),
-                    "claimed_by": None,
-                    "claimed_at": None,
-                    "updated_at": now,
-                },
-            )
+            _reschedule(session, row=row, wait_s=wait, now=now)
 
 
 def _prepare(
@@ -344,7 +333,7 @@ def _deliver_one(
         if send_error is not None and send_error.outage and outage is not None:
             dependency = Dependency.SMTP if row.kind == "email" else Dependency.WEBHOOK
             wait = outage.failed(send_error, dependency, where=f"action {row.id}")
-            _record_outage(session, row=row, error=send_error, wait_s=wait, now=now())
+            _reschedule(session, row=row, wait_s=wait, now=now(), error=send_error)
             return
         if send_error is not None:
             _record_failure(session, row=row, error=send_error, settings=settings, now=now())
@@ -382,22 +371,20 @@ def _deliver_one(
             )
 
 
-def _record_outage(
-    session: Session, *, row: Row, error: DeliveryError, wait_s: float, now: datetime
+def _reschedule(
+    session: Session, *, row: Row, wait_s: float, now: datetime, error: DeliveryError | None = None
 ) -> None:
-    """The destination is down: try again when it is next tried; this is not an attempt."""
-    repo.update_action(
-        session,
-        action_id=row.id,
-        values={
-            "status": "scheduled",
-            "due_at": now + timedelta(seconds=wait_s),
-            "claimed_by": None,
-            "claimed_at": None,
-            "last_error": str(error)[:1000],
-            "updated_at": now,
-        },
-    )
+    """The destination is down: try again in `wait_s`, when it is next tried; not an attempt."""
+    values: dict[str, Any] = {
+        "status": "scheduled",
+        "due_at": now + timedelta(seconds=wait_s),
+        "claimed_by": None,
+        "claimed_at": None,
+        "updated_at": now,
+    }
+    if error is not None:
+        values["last_error"] = str(error)[:1000]
+    repo.update_action(session, action_id=row.id, values=values)
 
 
 def _record_failure(

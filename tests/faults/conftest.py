@@ -7,7 +7,8 @@ cut a TCP connection, not a SQLite file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,16 @@ def postgres_proxy(clean_db: str) -> Iterator[tuple[CutProxy, str]]:
     with CutProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         yield proxy, proxied
+
+
+def eventually(predicate: Callable[[], object], *, timeout_s: float, what: str) -> None:
+    """Poll until `predicate` holds, or fail saying `what` did not happen in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
 
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:

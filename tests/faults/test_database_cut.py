@@ -19,7 +19,7 @@ from shared.config import Settings
 from shared.db import make_engine, processed_events
 from shared.events import TouchEnvelope, TouchEventIn
 from shared.kafka import AsyncProducer, ensure_topics
-from tests.faults.conftest import group_lag, records_in
+from tests.faults.conftest import eventually, group_lag, records_in
 from tests.faults.proxy import CutProxy
 
 pytestmark = pytest.mark.integration
@@ -54,15 +54,6 @@ def _publish(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
         producer.publish_many_sync([(settings.topic_touch_events, k, v, []) for k, v in records])
     finally:
         producer.close()
-
-
-def _wait(predicate, *, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
 
 
 def _get(app: object, path: str) -> httpx.Response:
@@ -108,13 +99,13 @@ def test_a_database_cut_is_waited_out_with_every_event_stored_and_routed_once(
     try:
         assert runtime.resources is not None and runtime.app is not None
         scoring, routing = runtime.resources.consumers
-        _wait(lambda: scoring.processed >= 50, timeout_s=60, what="scoring started")
+        eventually(lambda: scoring.processed >= 50, timeout_s=60, what="scoring started")
 
         proxy.cut()
         cut_at = time.monotonic()
         _publish(settings, events[BEFORE_CUT:])
         _publish(settings, events[:REPEATS])
-        _wait(
+        eventually(
             lambda: scoring.paused_reason() == "database",
             timeout_s=CUT_S,
             what="scoring paused on the database",
@@ -124,7 +115,7 @@ def test_a_database_cut_is_waited_out_with_every_event_stored_and_routed_once(
         time.sleep(max(0.0, CUT_S - (time.monotonic() - cut_at)))
         proxy.restore()
 
-        _wait(
+        eventually(
             lambda: _caught_up(settings) and not scoring.after_batch_pending,
             timeout_s=120,
             what="both groups caught up after the cut",

@@ -17,6 +17,7 @@ from services.routing.repository import actions
 from shared.config import Settings
 from shared.db import make_engine
 from tests.conftest import make_key
+from tests.faults.conftest import eventually
 from tests.faults.proxy import CutProxy
 from tests.integration.routing.conftest import Mailbox, Receiver, routing_settings
 
@@ -72,15 +73,6 @@ async def _post(runtime: Runtime, events: list[dict[str, object]]) -> None:
         assert response.status_code == 202, response.text
 
 
-def _wait(predicate, *, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
-
-
 def test_follow_ups_wait_out_a_minute_without_smtp_and_webhooks_and_go_out_once(
     settings: Settings,
     tmp_path: Path,
@@ -112,7 +104,7 @@ def test_follow_ups_wait_out_a_minute_without_smtp_and_webhooks_and_go_out_once(
             assert runtime.wait_until_assigned(timeout_s=30)
             cut_at = time.monotonic()
             asyncio.run(_post(runtime, _events()))
-            _wait(
+            eventually(
                 lambda: (
                     Counter(k for k, _, _ in _actions(own.database_url))
                     == Counter({"email": CARTS, "webhook": HOT_LEADS})
@@ -126,7 +118,7 @@ def test_follow_ups_wait_out_a_minute_without_smtp_and_webhooks_and_go_out_once(
             waiting = {o.worker: o.attempts for o in runtime.resources.outages if o.active}
             smtp.restore()
             hooks.restore()
-            _wait(
+            eventually(
                 lambda: all(s == "sent" for _, s, _ in _actions(own.database_url)),
                 timeout_s=30,
                 what="every follow-up sent after the outage",
