@@ -33,7 +33,11 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
     if "ingest" in services:
         # Innermost of ours: inside the body limit and the request counter.
         app.add_middleware(NativeEventFastPath, resources=resources)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=resources.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=resources.settings.max_body_bytes,
+        read_timeout_s=resources.settings.body_read_timeout_s,
+    )
     app.include_router(health.router)
     app.include_router(ops_router)
     for name in services:

@@ -88,16 +88,19 @@ def _serve(app: object, *, settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
-def _warn_insecure(settings: Settings) -> None:
-    """Warn at every start about the development secret and about auth being off."""
-    if (
-        settings.secret_key.get_secret_value()
-        == Settings.model_fields["secret_key"].default.get_secret_value()
-    ):
-        log.warning(
-            "LEADFLOW_SECRET_KEY is the built-in development value: unsubscribe links can be "
-            "forged; set your own secret outside local play"
+def _check_secrets(settings: Settings, *, embedded: bool) -> None:
+    """Refuse to start with a built-in, placeholder or short secret unless this is `leadflow up`
+    with its own broker (local play), where it is a warning; warn when auth is off."""
+    weak = settings.weak_secrets()
+    if weak and not embedded:
+        raise CliError(
+            "refusing to start with weak secrets outside the embedded mode:\n"
+            + "\n".join(f"  {problem}" for problem in weak)
+            + "\nset each to a long random value, e.g. `openssl rand -hex 32` "
+            "(unsubscribe links and webhook signatures could be forged with a known one)"
         )
+    for problem in weak:
+        log.warning("%s: fine for local play only; set your own secret elsewhere", problem)
     if settings.auth == "off":
         log.warning(
             "LEADFLOW_AUTH=off: every endpoint and webhook source is open to anyone who can "
@@ -106,11 +109,10 @@ def _warn_insecure(settings: Settings) -> None:
 
 
 def _announce_auth(runtime: object, *, dev_key: bool) -> None:
-    """Warn when auth is off; in the embedded mode, create and print a dev key on first start."""
+    """In the embedded mode, create and print a dev key on first start."""
     from shared.auth import any_key_exists, create_key
 
     settings: Settings = runtime.settings  # type: ignore[attr-defined]
-    _warn_insecure(settings)
     if settings.auth == "off" or not dev_key:
         return
     sessions = runtime.resources.sessions  # type: ignore[attr-defined]
@@ -205,6 +207,7 @@ def cmd_up(args: argparse.Namespace) -> None:
 
     settings = load_settings(http_port=args.port, http_host=args.host)
     _configure_logging(settings)
+    _check_secrets(settings, embedded=settings.kafka_bootstrap_servers is None)
     if settings.http_workers > 1:
         raise CliError(
             "`leadflow up` runs one process; LEADFLOW_HTTP_WORKERS is for the single-service "
@@ -330,8 +333,8 @@ def _cmd_service(name: str) -> object:
                 f"`leadflow {name}` needs LEADFLOW_KAFKA_BOOTSTRAP_SERVERS "
                 "(use `leadflow up` for the embedded broker)"
             )
+        _check_secrets(settings, embedded=False)
         if settings.http_workers > 1:
-            _warn_insecure(settings)
             _serve_workers(name, settings=settings)
             return
         _run_runtime(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from functools import lru_cache
@@ -52,13 +54,81 @@ DEFAULT_SEGMENT_EVENT_MAP = {
     "Unsubscribed": "unsubscribe",
 }
 
+# The built-in development secret: `leadflow up` with its own broker may use it (with a warning);
+# nothing else starts with it.
+DEV_SECRET_KEY = "leadflow-dev-secret-change-me"
+# Standard Webhooks: "whsec_" + base64 of a 24-64 byte key.
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_KEY_BYTES = (24, 64)
+# A secret_key shorter than this is guessable outside local play.
+MIN_SECRET_KEY_CHARS = 16
+# Values copied from docs and examples, compared after lower-casing and dropping every
+# character that is not a letter or a digit; any value containing one of the MARKERS is one too.
+_PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "changemeinproduction",
+        "leadflowdevsecretchangeme",
+        "secret",
+        "secretkey",
+        "mysecret",
+        "supersecret",
+        "password",
+        "passw0rd",
+        "default",
+        "example",
+        "test",
+        "testing",
+        "dev",
+        "development",
+        "placeholder",
+        "todo",
+        "xxx",
+        "123456",
+        "letmein",
+        # The example secret of the Standard Webhooks specification and its libraries.
+        "whsecmfkq9r8gkyqrtwjupd8ilpzio2lalasw",
+    }
+)
+_PLACEHOLDER_MARKERS = ("changeme", "replaceme", "yoursecret", "insertsecret", "putsecret")
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """Whether `value` is a well-known placeholder (`change-me-in-production`, `secret`, the
+    Standard Webhooks example key...) rather than a secret somebody generated."""
+    folded = re.sub(r"[^a-z0-9]", "", value.lower())
+    return folded in _PLACEHOLDER_SECRETS or any(m in folded for m in _PLACEHOLDER_MARKERS)
+
+
+def check_webhook_secret(value: str) -> str:
+    """`value` if it is "whsec_" + base64 of a 24-64 byte key; ValueError saying what is wrong."""
+    low, high = WEBHOOK_KEY_BYTES
+    hint = (
+        f"must be '{WEBHOOK_SECRET_PREFIX}' + base64 of {low}-{high} random bytes, e.g. "
+        'python3 -c "import base64,secrets; '
+        "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\""
+    )
+    if not value.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(f"does not start with '{WEBHOOK_SECRET_PREFIX}'; {hint}")
+    try:
+        key = base64.b64decode(value.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"is not valid base64 after '{WEBHOOK_SECRET_PREFIX}'; {hint}") from None
+    if not low <= len(key) <= high:
+        raise ValueError(f"holds a {len(key)}-byte key; {hint}")
+    return value
+
+
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 class Settings(BaseSettings):
     """Every knob leadflow reads from the environment, validated once at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", frozen=True)
+    # Errors name the variable and the rule, never the value: it may be a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="LEADFLOW_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # Kafka. None means "no broker configured": `leadflow up` then starts the embedded one,
     # the single-service commands refuse to start.
@@ -136,7 +206,7 @@ class Settings(BaseSettings):
     smtp_from: str = "leadflow@localhost"
     # Signs outbound webhooks (Standard Webhooks: "whsec_" + base64) and unsubscribe links.
     webhook_secret: SecretStr | None = None
-    secret_key: SecretStr = SecretStr("leadflow-dev-secret-change-me")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     public_url: str = "http://127.0.0.1:8000"
     actions_poll_interval_s: Duration = Field(1.0, gt=0, le=3600)
     actions_batch_size: int = Field(50, ge=1, le=10_000)
@@ -150,7 +220,16 @@ class Settings(BaseSettings):
     # How long a verified API key is trusted without asking the database again (revocation
     # takes effect within this time).
     auth_cache_s: Duration = Field(5.0, ge=0, le=3600)
+    # At most this many verified keys, and as many unknown ones, are remembered: a flood of
+    # made-up keys evicts only other unknown keys.
+    auth_cache_max_keys: int = Field(10_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(5_000_000, ge=1_000, le=100_000_000)
+    # A request body must arrive whole within this time of the first read (else 408).
+    body_read_timeout_s: Duration = Field(30.0, gt=0, le=3600)
+    # One event as it goes on the topic: under Kafka's default message.max.bytes (1 MiB) and
+    # kafka-python's max_request_size, with room for the record's key and headers. A larger
+    # event is a 413 (rejected by index in a batch), not a broker error.
+    max_event_bytes: int = Field(1_000_000, ge=1_000, le=100_000_000)
     batch_max_events: int = Field(1_000, ge=1, le=100_000)
     dedupe_window_s: Duration = Field(86_400.0, ge=0, le=30 * 86_400)
     # Token buckets: sustained requests per second and burst size; a rate of 0 is no limit.
@@ -190,6 +269,14 @@ class Settings(BaseSettings):
         """Treat an empty variable as unset, as compose files often export `VAR=`."""
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _valid_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed or short signing key fails at start, not at the first webhook sent."""
+        if value is not None:
+            check_webhook_secret(value.get_secret_value())
         return value
 
     @field_validator("auth", mode="before")
@@ -253,6 +340,33 @@ class Settings(BaseSettings):
         if value is not None and not [s for s in value.split(",") if s.strip()]:
             raise ValueError("names no broker; give host:port[,host:port...]")
         return value
+
+    def weak_secrets(self) -> list[str]:
+        """What is wrong with the configured secrets for use outside local play: the built-in
+        development key, a well-known placeholder, a short key. Empty when all are sound."""
+        problems = []
+        secret_key = self.secret_key.get_secret_value()
+        if secret_key == DEV_SECRET_KEY:
+            problems.append("LEADFLOW_SECRET_KEY is the built-in development value")
+        elif is_placeholder_secret(secret_key):
+            problems.append("LEADFLOW_SECRET_KEY is a well-known placeholder")
+        elif len(secret_key) < MIN_SECRET_KEY_CHARS:
+            problems.append(
+                f"LEADFLOW_SECRET_KEY has {len(secret_key)} characters; "
+                f"use at least {MIN_SECRET_KEY_CHARS} random ones"
+            )
+        for name in (
+            "webhook_secret",
+            "smtp_password",
+            "segment_write_key",
+            "segment_shared_secret",
+            "shopify_webhook_secret",
+            "hubspot_client_secret",
+        ):
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and is_placeholder_secret(value.get_secret_value()):
+                problems.append(f"LEADFLOW_{name.upper()} is a well-known placeholder")
+        return problems
 
     @property
     def bootstrap_servers(self) -> list[str]:

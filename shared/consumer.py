@@ -13,63 +13,32 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
-import orjson
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from shared import metrics
 from shared.config import Settings
-from shared.faults import Dependency, Fault, Outage, PublishError, classify
-from shared.kafka import AsyncProducer, Headers
+from shared.faults import (
+    Dependency,
+    Fault,
+    Outage,
+    PublishError,
+    classify,
+    dead_letter_reason,
+)
+from shared.kafka import AsyncProducer
+from shared.records import (
+    BatchHandler,
+    Handler,
+    Record,
+    dead_letter_headers,
+    event_id_of,
+    ids_of,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Record:
-    """One consumed Kafka record, as handlers see it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: Headers = field(default_factory=list)
-    timestamp_ms: int | None = None
-
-    def header(self, name: str) -> bytes | None:
-        """The first header of that name, or None."""
-        return next((v for k, v in self.headers if k == name), None)
-
-    @property
-    def where(self) -> str:
-        """`topic[partition] offset=…`, as every log line about a record names it."""
-        return f"{self.topic}[{self.partition}] offset={self.offset}"
-
-
-Handler = Callable[[Record], None]
-# Makes a whole poll batch durable in one transaction, records in offset order per partition.
-BatchHandler = Callable[[Sequence[Record]], None]
-
-
-def _ids_of(value: bytes) -> tuple[str, str | None]:
-    """Best-effort event id and lead id for log lines, even from a value that does not parse."""
-    try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return "?", None
-    if not isinstance(parsed, dict):
-        return "?", None
-    lead_id = parsed.get("lead_id")
-    return str(parsed.get("event_id", "?")), str(lead_id) if lead_id is not None else None
-
-
-def _event_id_of(value: bytes) -> str:
-    """Best-effort event id for log lines."""
-    return _ids_of(value)[0]
 
 
 class ConsumerLoop:
@@ -335,7 +304,7 @@ class ConsumerLoop:
             self.outage.failed(
                 outage,
                 verdict.dependency or Dependency.NETWORK,
-                where=f"{first.where} event_id={_event_id_of(first.value)}",
+                where=f"{first.where} event_id={event_id_of(first.value)}",
             )
             self._apply_pause(consumer)
         else:
@@ -411,7 +380,7 @@ class ConsumerLoop:
 
     def _context(self, record: Record) -> dict[str, object]:
         """The structured-log fields naming a record."""
-        event_id, lead_id = _ids_of(record.value)
+        event_id, lead_id = ids_of(record.value)
         context: dict[str, object] = {
             "topic": record.topic,
             "partition": record.partition,
@@ -472,7 +441,7 @@ class ConsumerLoop:
                     log.error(
                         "%s event_id=%s poison message: %s",
                         record.where,
-                        _event_id_of(record.value),
+                        event_id_of(record.value),
                         exc,
                         extra=self._context(record),
                     )
@@ -480,7 +449,7 @@ class ConsumerLoop:
                 log.warning(
                     "%s event_id=%s attempt %d/%d failed: %s",
                     record.where,
-                    _event_id_of(record.value),
+                    event_id_of(record.value),
                     attempt,
                     attempts,
                     exc,
@@ -506,15 +475,8 @@ class ConsumerLoop:
         return None
 
     def _dead_letter(self, record: Record, error: BaseException | None) -> None:
-        message = f"{type(error).__name__}: {error}" if error else "unknown error"
-        headers: Headers = [h for h in record.headers if not h[0].startswith("leadflow.dlq.")] + [
-            ("leadflow.dlq.error", message[:2000].encode()),
-            ("leadflow.dlq.topic", record.topic.encode()),
-            ("leadflow.dlq.partition", str(record.partition).encode()),
-            ("leadflow.dlq.offset", str(record.offset).encode()),
-            ("leadflow.dlq.group", self.group_id.encode()),
-            ("leadflow.dlq.at", str(int(time.time() * 1000)).encode()),
-        ]
+        message = dead_letter_reason(error)
+        headers = dead_letter_headers(record, reason=message, group_id=self.group_id)
         dlq_topic = self.settings.dlq_topic(record.topic)
         # Raises PublishError when the broker does not take it: the caller holds the record.
         self._dlq.publish_sync(topic=dlq_topic, key=record.key, value=record.value, headers=headers)
@@ -523,7 +485,7 @@ class ConsumerLoop:
         log.error(
             "%s event_id=%s parked in %s: %s",
             record.where,
-            _event_id_of(record.value),
+            event_id_of(record.value),
             dlq_topic,
             message,
             extra=self._context(record),

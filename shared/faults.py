@@ -33,6 +33,7 @@ import sqlalchemy.exc as sa_exc
 from kafka.errors import KafkaError
 
 from shared.config import Settings
+from shared.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,30 @@ def describe_error(exc: BaseException) -> str:
     shown = orig if isinstance(orig, BaseException) else exc
     first = (str(shown).strip().splitlines() or [""])[0]
     return f"{type(shown).__name__}: {first}"[:300]
+
+
+def dead_letter_reason(exc: BaseException | None) -> str:
+    """Why a record was dead-lettered, for its `leadflow.dlq.error` header: the error's type and
+    message without the input values pydantic would echo, emails hashed as in the logs."""
+    if exc is None:
+        return "unknown error"
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, pydantic.ValidationError):
+        cause = cause.__cause__
+    if isinstance(cause, pydantic.ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+            for e in cause.errors(include_url=False, include_input=False, include_context=False)
+        )
+        head = f"{type(exc).__name__}: {exc}: " if cause is not exc else ""
+        text = f"{head}{cause.error_count()} validation error(s): {problems}"
+    elif getattr(exc, "orig", None) is not None:
+        text = describe_error(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PoisonMessage) and exc.__cause__ is not None:
+            text += f": {type(exc.__cause__).__name__}: {exc.__cause__}"
+    return redact(text)[:2000]
 
 
 def backoff_s(attempt: int, *, base_s: float, cap_s: float) -> float:

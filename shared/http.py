@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -51,7 +54,7 @@ class Resources:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.key_cache = TTLCache(ttl_s=s.auth_cache_s)
+        self.key_cache = TTLCache(ttl_s=s.auth_cache_s, max_entries=s.auth_cache_max_keys)
         self.key_limiter = RateLimiter(rate=s.rate_limit_key_per_s, burst=s.rate_limit_key_burst)
         self.source_limiter = RateLimiter(
             rate=s.rate_limit_source_per_s, burst=s.rate_limit_source_burst
@@ -94,6 +97,42 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def is_json_media_type(content_type: str | None) -> bool:
+    """True for `application/json` and `application/*+json`, with any parameters."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def unsupported_media_type(content_type: str | None) -> ApiError:
+    """The 415 for a body that is not declared as JSON."""
+    given = f"not {content_type!r}" if content_type else "and it is missing"
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        f"Content-Type must be application/json, {given}",
+        details=[{"field": "Content-Type", "error": "must be application/json"}],
+    )
+
+
+def require_json(request: Request) -> None:
+    """Refuse (415) a request whose body is not declared as JSON."""
+    content_type = request.headers.get("content-type")
+    if not is_json_media_type(content_type):
+        raise unsupported_media_type(content_type)
+
+
+# What FastAPI says of a body its JSON parser could not take (invalid UTF-8, nesting past the
+# parser's recursion limit); answered as invalid JSON like every other parse failure.
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+# A body the route reads as an object or array (for a pydantic model) that was not one: with a
+# non-JSON Content-Type, FastAPI does not parse it at all.
+_NOT_A_DOCUMENT = frozenset({"model_attributes_type", "dict_type", "list_type"})
+
+
 def api_error_response(exc: ApiError) -> JSONResponse:
     """The answer to an ApiError: its status and headers, the common error body."""
     return JSONResponse(
@@ -107,6 +146,7 @@ _STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -116,14 +156,33 @@ _STATUS_CODES = {
 }
 
 
+# During an outage every request fails alike: one warning per dependency this often, with the
+# count of requests refused since the last one, not one per request.
+_UNAVAILABLE_LOG_EVERY_S = 10.0
+_unavailable_logged: dict[str, tuple[float, int]] = {}
+_unavailable_lock = threading.Lock()
+
+
+def _log_unavailable(dependency: str, *, where: str, exc: BaseException) -> None:
+    now = time.monotonic()
+    with _unavailable_lock:
+        last, refused = _unavailable_logged.get(dependency, (-_UNAVAILABLE_LOG_EVERY_S, 0))
+        if now - last < _UNAVAILABLE_LOG_EVERY_S:
+            _unavailable_logged[dependency] = (last, refused + 1)
+            return
+        _unavailable_logged[dependency] = (now, 0)
+    since = f" ({refused} more requests refused since the last such line)" if refused else ""
+    log.warning("%s: the %s is unavailable: %s%s", where, dependency, describe_error(exc), since)
+
+
 def dependency_unavailable(exc: BaseException, *, where: str) -> ApiError | None:
-    """The 503 to answer when `exc` is a dependency's outage (shared/faults.py), logged once
-    here; None when it is not one. The client may retry; a 500 would say the request itself
-    broke something."""
+    """The 503 to answer when `exc` is a dependency's outage (shared/faults.py), logged here
+    (at most once per dependency every 10 s); None when it is not one. The client may retry; a
+    500 would say the request itself broke something."""
     verdict = classify(exc)
     if verdict.fault is not Fault.OUTAGE:
         return None
-    log.warning("%s: the %s is unavailable: %s", where, verdict.dependency, describe_error(exc))
+    _log_unavailable(str(verdict.dependency), where=where, exc=exc)
     return ApiError(
         503,
         "unavailable",
@@ -141,8 +200,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
+        content_type = request.headers.get("content-type")
+        if not is_json_media_type(content_type) and any(
+            tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_A_DOCUMENT
+            for e in errors
+        ):
+            return api_error_response(unsupported_media_type(content_type))
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(
                 error_body("invalid_json", "request body is not valid JSON"), status_code=400
@@ -154,8 +219,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == _FASTAPI_PARSE_ERROR:
+            code, message = "invalid_json", "request body is not valid JSON"
         return JSONResponse(
-            error_body(code, str(exc.detail)),
+            error_body(code, message),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -179,10 +247,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
 class BodyLimitMiddleware:
     """Answers 413 to a request body over `max_bytes`, declared or streamed, before it is read
-    whole into memory."""
+    whole into memory, and 408 (closing the connection) to one not received within
+    `read_timeout_s` of the app's first read: a client trickling a body byte by byte holds a
+    connection and a worker only that long."""
 
-    def __init__(self, app: Any, *, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, *, max_bytes: int, read_timeout_s: float = 30.0) -> None:
+        self.app, self.max_bytes, self.read_timeout_s = app, max_bytes, read_timeout_s
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -202,10 +272,22 @@ class BodyLimitMiddleware:
                 await response(scope, receive, send)
                 return
         received = 0
+        deadline: float | None = None
+        timeout_s = self.read_timeout_s
 
         async def limited_receive() -> Any:
-            nonlocal received
-            message = await receive()
+            nonlocal received, deadline
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + timeout_s
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise StarletteHTTPException(
+                    408,
+                    f"request body not received within {timeout_s:g} s",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:

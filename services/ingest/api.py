@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -14,19 +16,24 @@ from services.ingest import examples
 from services.ingest.domain import signatures
 from services.ingest.domain.hubspot import parse_hubspot
 from services.ingest.domain.native import parse_native_batch
-from services.ingest.domain.parsing import FieldError, Parsed, PayloadError, content_id
+from services.ingest.domain.parsing import (
+    FieldError,
+    Parsed,
+    PayloadError,
+    UnstorableText,
+    content_id,
+)
 from services.ingest.domain.segment import parse_segment
 from services.ingest.domain.shopify import TOPICS, shopify_envelope
 from services.ingest.service import (
     DatabaseUnavailable,
     IdempotencyStore,
-    UnstorableText,
     accept_envelopes,
 )
 from shared.auth import EventsWriter
 from shared.events import TouchEnvelope, TouchEventIn, utcnow
 from shared.faults import PublishError
-from shared.http import ApiError, Resources, ResourcesDep
+from shared.http import ApiError, Resources, ResourcesDep, require_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
@@ -80,9 +87,22 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "The key lacks the scope",
         **_error_example(403, "forbidden", "API key 'crm' lacks the scope 'events:write'"),
     },
+    408: {
+        "description": "The body did not arrive within LEADFLOW_BODY_READ_TIMEOUT_S",
+        **_error_example(408, "request_timeout", "request body not received within 30 s"),
+    },
     413: {
-        "description": "Body or batch over the limit",
+        "description": "Body, batch or one event over the limit",
         **_error_example(413, "payload_too_large", "request body is larger than 5000000 bytes"),
+    },
+    415: {
+        "description": "The body is not declared as JSON",
+        **_error_example(
+            415,
+            "unsupported_media_type",
+            "Content-Type must be application/json, not 'text/plain'",
+            [{"field": "Content-Type", "error": "must be application/json"}],
+        ),
     },
     422: {
         "description": "No event is valid; each is named by index and field",
@@ -130,13 +150,21 @@ def _request_body(examples_: dict[str, Any], description: str) -> dict[str, Any]
     }
 
 
+# A JSON number of 19 digits or more: orjson would read an integer beyond 64 bits as a float.
+_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{19,}")
+
+
 def read_json(body: bytes) -> Any:
-    """The body as JSON; 400 if it is empty or not JSON."""
+    """The body as JSON; 400 if it is empty or not JSON. A body holding a very long number is
+    read by the standard library, so integers keep their value and the event holding one too
+    large to store is refused by name (`parsing.encode_envelope`) instead of losing digits."""
     if not body.strip():
         raise ApiError(400, "invalid_json", "request body is empty; send a JSON document")
     try:
+        if _LONG_NUMBER.search(body):
+            return json.loads(body)
         return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from exc
 
 
@@ -192,12 +220,14 @@ async def _publish(
     rejected: list[Any] | None = None,
     *,
     minted_ids: set[str] | frozenset[str] = frozenset(),
+    encoded: dict[str, bytes] | None = None,
 ) -> AcceptedOut:
     """Publish and answer 202, or 503 when the broker or the database did not answer."""
     assert resources.producer is not None
     try:
         result = await accept_envelopes(
             envelopes=envelopes,
+            encoded=encoded,
             minted_ids=minted_ids,
             producer=resources.producer,
             store=_store(resources),
@@ -212,11 +242,9 @@ async def _publish(
             headers={"Retry-After": "5"},
         ) from exc
     except UnstorableText as exc:
+        status, code = (413, "payload_too_large") if exc.too_large else (422, "validation_error")
         raise ApiError(
-            422,
-            "validation_error",
-            str(exc),
-            details=[{"field": exc.field, "error": exc.problem}],
+            status, code, str(exc), details=[{"field": exc.field, "error": exc.problem}]
         ) from exc
     except DatabaseUnavailable as exc:
         raise ApiError(
@@ -236,7 +264,13 @@ async def _publish(
 async def _publish_parsed(resources: Resources, parsed: Parsed, *, prefix: str) -> AcceptedOut:
     if not parsed.accepted:
         raise _rejected_error(parsed, prefix=prefix)
-    return await _publish(resources, parsed.accepted, parsed.rejected, minted_ids=parsed.minted_ids)
+    return await _publish(
+        resources,
+        parsed.accepted,
+        parsed.rejected,
+        minted_ids=parsed.minted_ids,
+        encoded=parsed.encoded,
+    )
 
 
 @router.post(
@@ -288,10 +322,14 @@ async def post_batch(
     request: Request, resources: ResourcesDep, _principal: EventsWriter
 ) -> AcceptedOut:
     """Accept the valid events of a batch and report the invalid ones by index (events:write)."""
+    require_json(request)
     payload = read_json(await request.body())
     try:
         parsed = parse_native_batch(
-            payload, max_events=resources.settings.batch_max_events, received_at=utcnow()
+            payload,
+            max_events=resources.settings.batch_max_events,
+            received_at=utcnow(),
+            max_event_bytes=resources.settings.max_event_bytes,
         )
     except PayloadError as exc:
         raise _payload_error(exc) from exc
@@ -343,12 +381,14 @@ async def post_segment(request: Request, resources: ResourcesDep) -> AcceptedOut
             )
             raise _unauthorized("segment", why)
     _check_source_rate(resources, "segment")
+    require_json(request)
     try:
         parsed = parse_segment(
             read_json(body),
             event_map=settings.segment_event_map,
             max_events=settings.batch_max_events,
             received_at=utcnow(),
+            max_event_bytes=settings.max_event_bytes,
         )
     except PayloadError as exc:
         raise _payload_error(exc) from exc
@@ -384,6 +424,7 @@ async def post_shopify(request: Request, resources: ResourcesDep) -> AcceptedOut
         if verdict is not signatures.Verdict.OK:
             raise _unauthorized("shopify", f"{verdict.value} X-Shopify-Hmac-Sha256")
     _check_source_rate(resources, "shopify")
+    require_json(request)
     topic = request.headers.get("x-shopify-topic")
     if not topic:
         raise ApiError(
@@ -477,9 +518,13 @@ async def post_hubspot(request: Request, resources: ResourcesDep) -> AcceptedOut
         if verdict is not signatures.Verdict.OK:
             raise _unauthorized("hubspot", f"{verdict.value} X-HubSpot-Signature-v3")
     _check_source_rate(resources, "hubspot")
+    require_json(request)
     try:
         parsed = parse_hubspot(
-            read_json(body), max_events=settings.batch_max_events, received_at=utcnow()
+            read_json(body),
+            max_events=settings.batch_max_events,
+            received_at=utcnow(),
+            max_event_bytes=settings.max_event_bytes,
         )
     except PayloadError as exc:
         raise _payload_error(exc) from exc

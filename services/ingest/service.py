@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from pydantic_core import PydanticSerializationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest import repository as repo
+from services.ingest.domain.parsing import encode_envelope
 from shared.config import Settings
 from shared.events import TouchEnvelope
 from shared.kafka import AsyncProducer
@@ -197,94 +195,10 @@ class IdempotencyStore:
                 repo.forget_before(session, before=latest - timedelta(seconds=self.window_s))
 
 
-class UnstorableText(ValueError):
-    """An event holds text that cannot be stored or sent on: a NUL character (PostgreSQL's
-    text and JSON refuse it) or a lone UTF-16 surrogate (not encodable as UTF-8)."""
-
-    def __init__(self, *, event_id: str, field: str, problem: str) -> None:
-        super().__init__(f"event {event_id!r}: {field} {problem}")
-        self.event_id, self.field, self.problem = event_id, field, problem
-
-
-_INT64 = range(-(2**63), 2**64)
-# A JSON number of 19 digits or more (the widest 64-bit integers have 19 or 20): the only
-# place an integer too large to store can be.
-_LONG_NUMBER = re.compile(rb"[:\[,]-?\d{19,}")
-
-
-def _bad_text(value: Any, path: str, *, nul: bool) -> str | None:
-    """The path of the first string in `value` (keys included) holding a NUL (`nul`) or a lone
-    surrogate, or None."""
-    if isinstance(value, str):
-        if nul:
-            return path if "\x00" in value else None
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            found = _bad_text(key, where, nul=nul) or _bad_text(item, where, nul=nul)
-            if found:
-                return found
-    elif isinstance(value, list | tuple):
-        for n, item in enumerate(value):
-            found = _bad_text(item, f"{path}.{n}", nul=nul)
-            if found:
-                return found
-    return None
-
-
-def encode_envelope(env: TouchEnvelope) -> bytes:
-    """The envelope as it goes on the topic; UnstorableText names a field no store can hold."""
-    try:
-        data = env.to_bytes()
-    except PydanticSerializationError:
-        field = _bad_text(env.model_dump(), "", nul=False) or "a field"
-        raise UnstorableText(
-            event_id=env.event_id, field=field, problem="is not valid Unicode (a lone surrogate)"
-        ) from None
-    # Cheap test first: the escape only appears in the JSON when some text holds a NUL (or,
-    # rarely, when a text spells out a backslash and "u0000").
-    if b"\\u0000" in data:
-        field = _bad_text(env.model_dump(), "", nul=True)
-        if field:
-            raise UnstorableText(
-                event_id=env.event_id, field=field, problem="contains a NUL character"
-            )
-    if _LONG_NUMBER.search(data):
-        field = _huge_int(env.model_dump(), "")
-        if field:
-            raise UnstorableText(
-                event_id=env.event_id,
-                field=field,
-                problem="is an integer beyond the 64-bit range (send it as a string)",
-            )
-    return data
-
-
-def _huge_int(value: Any, path: str) -> str | None:
-    """The path of the first integer in `value` outside the 64-bit range, or None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return None if value in _INT64 else path
-    if isinstance(value, dict):
-        items: Any = value.items()
-    elif isinstance(value, list | tuple):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = _huge_int(item, f"{path}.{key}" if path else str(key))
-        if found:
-            return found
-    return None
-
-
 async def accept_envelopes(
     *,
     envelopes: Sequence[TouchEnvelope],
+    encoded: Mapping[str, bytes] | None = None,
     minted_ids: Collection[str] = (),
     producer: AsyncProducer,
     store: IdempotencyStore,
@@ -293,17 +207,22 @@ async def accept_envelopes(
 ) -> Accepted:
     """Publish the events not seen within the window; returns once the broker acked them all.
 
+    `encoded` holds envelopes already encoded (and checked) by the parser, by event id; the
+    others are encoded here, raising UnstorableText before anything is looked up.
     `minted_ids` are ids ingest generated for events that came without one: they cannot be
     repeats, so they skip the idempotency store. Raises PublishError when the broker did not
     acknowledge (the caller answers 503; the ids are not remembered, so a retry publishes
     again and consumers drop what already arrived).
     """
     unique: dict[str, TouchEnvelope] = {}
-    encoded: dict[str, bytes] = {}
+    data: dict[str, bytes] = {}
+    done = encoded or {}
     for env in envelopes:
         if env.event_id not in unique:
             unique[env.event_id] = env
-            encoded[env.event_id] = encode_envelope(env)  # before anything is looked up
+            data[env.event_id] = done.get(env.event_id) or encode_envelope(
+                env, max_bytes=settings.max_event_bytes
+            )
     repeats_in_request = len(envelopes) - len(unique)
     keyed = [i for i in unique if i not in minted_ids] if settings.dedupe_window_s > 0 else []
     seen = await store.seen(keyed, now=now) if keyed else set()
@@ -312,7 +231,7 @@ async def accept_envelopes(
         await producer.publish_many(
             topic=settings.topic_touch_events,
             records=[
-                (env.lead_key.encode(), encoded[i], [("event_id", i.encode())])
+                (env.lead_key.encode(), data[i], [("event_id", i.encode())])
                 for i, env in ((env.event_id, env) for env in fresh)
             ],
         )

@@ -14,11 +14,12 @@ from services.routing.delivery import Delivery, DeliveryOutages, deliver_due
 from services.routing.service import config_for
 from shared import outbox
 from shared.config import Settings
-from shared.consumer import ConsumerLoop, Record
+from shared.consumer import ConsumerLoop
 from shared.db import transaction
 from shared.events import LeadChange, utcnow
 from shared.faults import Outage, PoisonMessage
 from shared.kafka import AsyncProducer
+from shared.records import Record
 
 
 def build_consumer(
@@ -31,7 +32,9 @@ def build_consumer(
         try:
             return LeadChange.from_bytes(record.value)
         except ValueError as exc:
-            raise PoisonMessage(f"not a lead change: {exc}") from exc
+            # The cause's own text may echo the record's values; the DLQ header shows its
+            # fields and rules only (shared.faults.dead_letter_reason).
+            raise PoisonMessage("not a lead change") from exc
 
     def handle(record: Record) -> None:
         handle_batch([record])

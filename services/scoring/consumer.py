@@ -10,11 +10,12 @@ from services.scoring.batch import score_touches
 from services.scoring.service import load_model, rescore_due
 from shared import outbox
 from shared.config import Settings
-from shared.consumer import ConsumerLoop, Record
+from shared.consumer import ConsumerLoop
 from shared.db import transaction
 from shared.events import TouchEnvelope, utcnow
 from shared.faults import PoisonMessage
 from shared.kafka import AsyncProducer
+from shared.records import Record
 
 
 def build_consumer(
@@ -27,7 +28,9 @@ def build_consumer(
         try:
             return TouchEnvelope.from_bytes(record.value)
         except ValueError as exc:
-            raise PoisonMessage(f"not a touch envelope: {exc}") from exc
+            # The cause's own text may echo the record's values; the DLQ header shows its
+            # fields and rules only (shared.faults.dead_letter_reason).
+            raise PoisonMessage("not a touch envelope") from exc
 
     def handle(record: Record) -> None:
         handle_batch([record])

@@ -25,9 +25,15 @@ pytestmark = pytest.mark.e2e
 LEADFLOW = str(Path(sys.executable).parent / "leadflow")
 
 
+# Outside `leadflow up`'s embedded mode the built-in secret is refused (tests/e2e/test_secrets.py).
+TEST_SECRET_KEY = "e2e-" + os.urandom(16).hex()
+
+
 def clean_env(**values: str) -> dict[str, str]:
-    """The environment without any LEADFLOW_* the developer may have set, plus `values`."""
+    """The environment without any LEADFLOW_* the developer may have set, a secret key of this
+    session's own, plus `values`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env["LEADFLOW_SECRET_KEY"] = TEST_SECRET_KEY
     env.update(values)
     return env
 

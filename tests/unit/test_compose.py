@@ -41,13 +41,27 @@ def unknown_settings(compose: dict[str, Any]) -> list[str]:
     ]
 
 
+_INTERPOLATION = re.compile(r"^\$\{(?P<name>\w+)(?P<op>:?[-?])(?P<rest>.*)\}$")
+
+
+def interpolated(value: str) -> str | None:
+    """The value compose gives a variable the host leaves unset: `${X:-d}` is `d`; None for
+    `${X:?message}`, which compose refuses to start without."""
+    match = _INTERPOLATION.match(value)
+    if match is None:
+        return value
+    return None if match["op"].endswith("?") else match["rest"]
+
+
 def invalid_settings(compose: dict[str, Any]) -> list[str]:
-    """`service: VAR=value (error)` for every known LEADFLOW_* variable whose value fails."""
+    """`service: VAR=value (error)` for every known LEADFLOW_* variable whose value (as compose
+    resolves it with nothing set on the host) fails."""
     problems = []
     for name, service in compose["services"].items():
-        for key, value in service_env(service).items():
+        for key, raw in service_env(service).items():
             field = key[len(PREFIX) :].lower()
-            if not key.startswith(PREFIX) or field not in Settings.model_fields:
+            value = interpolated(raw)
+            if not key.startswith(PREFIX) or field not in Settings.model_fields or value is None:
                 continue
             try:
                 Settings(**{field: value})
@@ -119,3 +133,17 @@ def test_compose_kafka_keeps_its_log_in_a_volume():
     mounts = {m.split(":")[1]: m.split(":")[0] for m in kafka["volumes"]}
     assert log_dir in mounts
     assert mounts[log_dir] in compose["volumes"], "the Kafka log must be a named volume"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_gives_no_default_secret_key_so_it_must_be_set(name: str) -> None:
+    raw = service_env(load_compose()["services"][name])["LEADFLOW_SECRET_KEY"]
+    assert interpolated(raw) is None, f"compose would start {name} with {raw!r}"
+
+
+def test_compose_secrets_left_unset_on_the_host_are_unset_not_placeholders() -> None:
+    env = service_env(load_compose()["services"]["ingest"])
+    for key, raw in env.items():
+        if "SECRET" in key or key.endswith("_KEY") or "PASSWORD" in key:
+            value = interpolated(raw)
+            assert value in (None, ""), f"{key} defaults to {value!r}"

@@ -104,7 +104,9 @@ def hubspot_envelope(event: Any, *, received_at: datetime) -> TouchEnvelope:
     )
 
 
-def parse_hubspot(payload: Any, *, max_events: int, received_at: datetime) -> Parsed:
+def parse_hubspot(
+    payload: Any, *, max_events: int, received_at: datetime, max_event_bytes: int | None = None
+) -> Parsed:
     """A HubSpot delivery (an array of events; one object is taken as one event)."""
     events = [payload] if isinstance(payload, dict) else payload
     if not isinstance(events, list) or not events:
@@ -113,4 +115,8 @@ def parse_hubspot(payload: Any, *, max_events: int, received_at: datetime) -> Pa
         raise PayloadError(
             "body", f"holds {len(events)} events; at most {max_events}", too_large=True
         )
-    return parse_each(events, lambda e: hubspot_envelope(e, received_at=received_at))
+    return parse_each(
+        events,
+        lambda e: hubspot_envelope(e, received_at=received_at),
+        max_event_bytes=max_event_bytes,
+    )

@@ -44,10 +44,16 @@ def native_envelope(item: Any, *, received_at: datetime) -> TouchEnvelope:
     return TouchEnvelope.from_native(event, received_at=received_at)
 
 
-def parse_native_batch(payload: Any, *, max_events: int, received_at: datetime) -> Parsed:
+def parse_native_batch(
+    payload: Any, *, max_events: int, received_at: datetime, max_event_bytes: int | None = None
+) -> Parsed:
     """Every event of a batch body, the valid ones wrapped and the invalid ones rejected."""
     items = batch_items(payload, max_events=max_events)
-    parsed = parse_each(items, lambda item: native_envelope(item, received_at=received_at))
+    parsed = parse_each(
+        items,
+        lambda item: native_envelope(item, received_at=received_at),
+        max_event_bytes=max_event_bytes,
+    )
     sent_ids = {
         str(i["event_id"]).strip() for i in items if isinstance(i, dict) and i.get("event_id")
     }

@@ -1,8 +1,18 @@
-"""What every source mapping shares: per-event rejections and building the envelope."""
+"""What every source mapping shares: per-event rejections, building the envelope, and encoding
+it as the bytes that go on the topic.
+
+An envelope no store or consumer downstream could take is refused, naming the field: a lone
+surrogate, a NUL, an integer beyond 64 bits, a number beyond the float range, nesting deeper than
+MAX_DEPTH, or more bytes than the broker takes. Every check but the size first looks at the
+encoded bytes for a cheap sign (an escape, a long number, a `null`, many brackets) and only then
+walks the event to name the field.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,6 +20,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from shared.events import LeadIn, TouchEnvelope, lead_key_for
 
@@ -31,6 +42,8 @@ class Parsed:
     rejected: list[Rejection] = field(default_factory=list)
     # Ids ingest generated for events sent without one (they need no dedupe).
     minted_ids: set[str] = field(default_factory=set)
+    # The accepted envelopes as they go on the topic, by event id.
+    encoded: dict[str, bytes] = field(default_factory=dict)
 
 
 class FieldError(ValueError):
@@ -66,14 +79,24 @@ def first_error(exc: ValidationError, *, rename: dict[str, str] | None = None) -
     return FieldError(path, message)
 
 
-def parse_each(items: Sequence[Any], mapper: Callable[[Any], TouchEnvelope]) -> Parsed:
-    """Map every item; an item that fails is rejected by index, the others are kept."""
+def parse_each(
+    items: Sequence[Any],
+    mapper: Callable[[Any], TouchEnvelope],
+    *,
+    max_event_bytes: int | None = None,
+) -> Parsed:
+    """Map and encode every item; an item that fails either is rejected by index (a value no
+    store holds, or more than `max_event_bytes` encoded, included), the others are kept."""
     parsed = Parsed()
     for index, item in enumerate(items):
         try:
-            parsed.accepted.append(mapper(item))
+            env = mapper(item)
+            data = encode_envelope(env, max_bytes=max_event_bytes)
         except FieldError as exc:
             parsed.rejected.append(Rejection(index=index, field=exc.field, error=exc.error))
+        else:
+            parsed.accepted.append(env)
+            parsed.encoded[env.event_id] = data
     return parsed
 
 
@@ -150,3 +173,117 @@ def envelope(
         lead=lead,
         properties=properties,
     )
+
+
+# Levels of objects and arrays an event may nest (the envelope's own included). Consumers
+# parse with pydantic, whose JSON parser stops at 200.
+MAX_DEPTH = 32
+
+_INT64 = range(-(2**63), 2**64)
+# A JSON number of 19 digits or more (the widest 64-bit integers have 19 or 20): the only
+# place an integer too large to store can be.
+_LONG_NUMBER = re.compile(rb"[:\[,]-?\d{19,}")
+
+
+class UnstorableText(FieldError):
+    """An event holds a value that cannot be stored or sent on; `field` names it."""
+
+    def __init__(self, *, event_id: str, field: str, problem: str, too_large: bool = False):
+        super().__init__(field, problem)
+        self.event_id, self.problem, self.too_large = event_id, problem, too_large
+
+    def __str__(self) -> str:
+        return f"event {self.event_id!r}: {self.field} {self.problem}"
+
+
+def _bad_text(value: Any, path: str, *, nul: bool) -> str | None:
+    """The path of the first string in `value` (keys included) holding a NUL (`nul`) or a lone
+    surrogate, or None."""
+    if isinstance(value, str):
+        if nul:
+            return path if "\x00" in value else None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _bad_text(key, where, nul=nul) or _bad_text(item, where, nul=nul)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            found = _bad_text(item, f"{path}.{n}", nul=nul)
+            if found:
+                return found
+    return None
+
+
+def _bad_value(value: Any, path: str, depth: int) -> tuple[str, str] | None:
+    """(path, problem) of the first container nested deeper than MAX_DEPTH or number no JSON
+    store holds (NaN, ±infinity, an integer beyond 64 bits) in `value`, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, "is not a finite number")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in _INT64:
+            return None
+        return path, "is an integer beyond the 64-bit range (send it as a string)"
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    if depth > MAX_DEPTH:
+        parts = path.split(".")
+        shown = path if len(parts) <= 6 else ".".join(parts[:6]) + ".…"
+        return shown, f"is nested deeper than {MAX_DEPTH} levels"
+    for key, item in items:
+        found = _bad_value(item, f"{path}.{key}" if path else str(key), depth + 1)
+        if found:
+            return found
+    return None
+
+
+def encode_envelope(env: TouchEnvelope, *, max_bytes: int | None = None) -> bytes:
+    """The envelope as it goes on the topic; UnstorableText names a field no store can hold
+    (`too_large` when it is over `max_bytes` once encoded)."""
+
+    def refuse(field: str, problem: str) -> UnstorableText:
+        return UnstorableText(event_id=env.event_id, field=field, problem=problem)
+
+    try:
+        data = env.to_bytes()
+    except PydanticSerializationError:
+        # Serialization fails on a lone surrogate, and on nesting past its recursion limit.
+        dumped = env.model_dump()
+        bad = _bad_value(dumped, "", 1)
+        if bad:
+            raise refuse(*bad) from None
+        field = _bad_text(dumped, "", nul=False) or "a field"
+        raise refuse(field, "is not valid Unicode (a lone surrogate)") from None
+    # The escape only appears in the JSON when some text holds a NUL (or, rarely, when a text
+    # spells out a backslash and "u0000").
+    if b"\\u0000" in data:
+        field = _bad_text(env.model_dump(), "", nul=True)
+        if field:
+            raise refuse(field, "contains a NUL character")
+    # pydantic writes NaN and ±infinity as null; deep nesting needs many brackets.
+    if (
+        b"null" in data
+        or _LONG_NUMBER.search(data)
+        or data.count(b"{") + data.count(b"[") > MAX_DEPTH
+    ):
+        bad = _bad_value(env.model_dump(), "", 1)
+        if bad:
+            raise refuse(*bad)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise UnstorableText(
+            event_id=env.event_id,
+            field="event",
+            problem=f"is {len(data):,} bytes once encoded; at most {max_bytes:,}",
+            too_large=True,
+        )
+    return data

@@ -221,7 +221,12 @@ def segment_envelope(
 
 
 def parse_segment(
-    payload: Any, *, event_map: Mapping[str, str], max_events: int, received_at: datetime
+    payload: Any,
+    *,
+    event_map: Mapping[str, str],
+    max_events: int,
+    received_at: datetime,
+    max_event_bytes: int | None = None,
 ) -> Parsed:
     """A Segment request (one message, or `{"batch": [...]}`) as envelopes and rejections."""
     if isinstance(payload, dict) and ("batch" in payload or payload.get("type") == "batch"):
@@ -242,4 +247,5 @@ def parse_segment(
         lambda m: segment_envelope(
             m, event_map=event_map, received_at=received_at, defaults=defaults
         ),
+        max_event_bytes=max_event_bytes,
     )

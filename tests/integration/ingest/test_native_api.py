@@ -123,7 +123,11 @@ async def test_streamed_body_over_the_limit_is_413_without_content_length(ingest
             yield b" " * 500
 
     async with ingest(max_body_bytes=2_000) as (client, runtime):
-        response = await client.post("/v1/events/batch", content=chunks(), headers=auth(runtime))
+        response = await client.post(
+            "/v1/events/batch",
+            content=chunks(),
+            headers={**auth(runtime), "Content-Type": "application/json"},
+        )
     assert response.status_code == 413
 
 

@@ -84,10 +84,9 @@ async def test_segment_x_signature_is_accepted_and_a_bad_one_refused(ingest):
     body = fixture("segment/identify.json")
     good = hmac.new(SECRETS["segment_shared_secret"].encode(), body, hashlib.sha1).hexdigest()
     async with ingest(segment_write_key=None) as (client, _rt):
-        ok = await client.post("/v1/sources/segment", content=body, headers={"X-Signature": good})
-        bad = await client.post(
-            "/v1/sources/segment", content=body + b" ", headers={"X-Signature": good}
-        )
+        signed = {"X-Signature": good, "Content-Type": "application/json"}
+        ok = await client.post("/v1/sources/segment", content=body, headers=signed)
+        bad = await client.post("/v1/sources/segment", content=body + b" ", headers=signed)
         wrong_key = await client.post(
             "/v1/sources/segment", content=body, headers=basic(SECRETS["segment_write_key"])
         )
@@ -272,7 +271,11 @@ async def test_auth_off_opens_sources_without_credentials(ingest):
         client,
         _rt,
     ):
-        response = await client.post("/v1/sources/segment", content=fixture("segment/page.json"))
+        response = await client.post(
+            "/v1/sources/segment",
+            content=fixture("segment/page.json"),
+            headers={"Content-Type": "application/json"},
+        )
     assert response.status_code == 202
 
 

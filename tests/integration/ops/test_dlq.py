@@ -14,12 +14,13 @@ import pytest
 
 from leadflow.runtime import Runtime
 from shared.config import Settings
-from shared.consumer import ConsumerLoop, Record
+from shared.consumer import ConsumerLoop
 from shared.db import make_engine, make_session_factory
 from shared.events import utcnow
 from shared.faults import PublishError
 from shared.kafka import AsyncProducer, ensure_topics
 from shared.ops import service
+from shared.records import Record
 from tests.conftest import make_key
 from tests.integration.ops.conftest import (
     eventually,
@@ -56,6 +57,28 @@ def publish_raw(runtime: Runtime, topic: str, key: bytes, value: bytes) -> None:
     """Put bytes straight on a topic with the runtime's producer, bypassing ingest."""
     assert runtime.resources is not None and runtime.resources.producer is not None
     runtime.resources.producer.publish_sync(topic=topic, key=key, value=value)
+
+
+async def test_a_dead_letter_s_error_names_the_field_but_never_echoes_an_email(
+    client: httpx.AsyncClient, runtime: Runtime, settings: Settings
+):
+    touch = settings.topic_touch_events
+    envelope = {
+        "event_id": "e-1",
+        "type": "pricing_viewed",
+        # The bad value is an email: pydantic's own message would quote it.
+        "occurred_at": "jane.doe@acme.example",
+        "received_at": "2026-01-01T00:00:00Z",
+        "source": "api",
+        "lead_key": "email:x",
+        "lead": {"email": "jane.doe@acme.example"},
+    }
+    publish_raw(runtime, touch, b"k1", orjson.dumps(envelope))
+
+    (item,) = await parked(client, touch, 1)
+    assert item["error"].startswith("PoisonMessage: not a touch envelope: 1 validation error(s)")
+    assert "occurred_at:" in item["error"]
+    assert "jane.doe" not in item["error"] and "acme.example" not in item["error"]
 
 
 async def test_poison_message_is_listed_with_its_error_and_origin(

@@ -13,9 +13,10 @@ import sqlalchemy.exc as sa_exc
 from kafka import KafkaConsumer
 
 from shared.config import Settings
-from shared.consumer import ConsumerLoop, Record
+from shared.consumer import ConsumerLoop
 from shared.faults import PoisonMessage
 from shared.kafka import AsyncProducer, ensure_topics
+from shared.records import Record
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from services.ingest.service import UnstorableText, encode_envelope
+from services.ingest.domain.parsing import UnstorableText, encode_envelope
 from shared.events import TouchEnvelope, TouchEventIn
 
 

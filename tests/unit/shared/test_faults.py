@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import psycopg.errors
+import pydantic
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
@@ -34,6 +35,7 @@ from shared.faults import (
     PublishError,
     backoff_s,
     classify,
+    dead_letter_reason,
 )
 
 OUTAGE_DB = Classified(Fault.OUTAGE, Dependency.DATABASE)
@@ -272,3 +274,22 @@ def test_an_outage_is_not_due_again_until_its_backoff_is_over():
     wait = outage.failed(KafkaTimeoutError(), Dependency.BROKER)
     assert wait == 30
     assert not outage.due() and 29 < outage.seconds_to_retry() <= 30
+
+
+def test_a_dead_letter_reason_lists_fields_and_rules_without_the_input() -> None:
+    try:
+        TouchEnvelope.model_validate({"event_id": "e", "lead_key": "ann@acme.example"})
+    except pydantic.ValidationError as exc:
+        try:
+            raise PoisonMessage("not a touch envelope") from exc
+        except PoisonMessage as poison:
+            reason = dead_letter_reason(poison)
+    assert reason.startswith("PoisonMessage: not a touch envelope: 5 validation error(s): ")
+    assert "type: Field required" in reason and "lead: Field required" in reason
+    assert "ann@acme.example" not in reason
+
+
+def test_a_dead_letter_reason_hashes_an_email_in_any_other_error() -> None:
+    reason = dead_letter_reason(ValueError("no account for bob@acme.example"))
+    assert reason.startswith("ValueError: no account for ")
+    assert "bob@acme.example" not in reason
