@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 
 from services.ingest import examples
 from services.ingest.domain import signatures
@@ -25,6 +24,13 @@ from services.ingest.domain.parsing import (
 )
 from services.ingest.domain.segment import parse_segment
 from services.ingest.domain.shopify import TOPICS, shopify_envelope
+from services.ingest.schemas import (
+    COMMON_ERRORS,
+    AcceptedOut,
+    Rejected,
+    error_example,
+    request_body,
+)
 from services.ingest.service import (
     DatabaseUnavailable,
     IdempotencyStore,
@@ -46,108 +52,6 @@ METRIC_SOURCES = {
     "/v1/sources/shopify": "shopify",
     "/v1/sources/hubspot": "hubspot",
 }
-
-
-class Rejected(BaseModel):
-    """One event of a request that was not accepted, and why."""
-
-    index: int
-    field: str
-    error: str
-
-
-class AcceptedOut(BaseModel):
-    """The 202 answer: what the broker now has.
-
-    `ids` lists every valid event's id (new and repeated), `accepted` how many were published
-    by this request, `duplicates` how many were repeats of events it already had.
-    """
-
-    accepted: int
-    ids: list[str]
-    duplicates: int = 0
-    rejected: list[Rejected] = []
-
-
-def _error_example(status: int, code: str, message: str, details: list[Any] | None = None):
-    body = {"error": {"code": code, "message": message, "details": details or []}}
-    return {"content": {"application/json": {"example": body}}}
-
-
-COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {
-        "description": "The body is not JSON",
-        **_error_example(400, "invalid_json", "request body is not valid JSON"),
-    },
-    401: {
-        "description": "Missing or bad API key or signature",
-        **_error_example(401, "unauthorized", "unknown or revoked API key"),
-    },
-    403: {
-        "description": "The key lacks the scope",
-        **_error_example(403, "forbidden", "API key 'crm' lacks the scope 'events:write'"),
-    },
-    408: {
-        "description": "The body did not arrive within LEADFLOW_BODY_READ_TIMEOUT_S",
-        **_error_example(408, "request_timeout", "request body not received within 30 s"),
-    },
-    413: {
-        "description": "Body, batch or one event over the limit",
-        **_error_example(413, "payload_too_large", "request body is larger than 5000000 bytes"),
-    },
-    415: {
-        "description": "The body is not declared as JSON",
-        **_error_example(
-            415,
-            "unsupported_media_type",
-            "Content-Type must be application/json, not 'text/plain'",
-            [{"field": "Content-Type", "error": "must be application/json"}],
-        ),
-    },
-    422: {
-        "description": "No event is valid; each is named by index and field",
-        **_error_example(
-            422,
-            "validation_error",
-            "no event is valid; events[0].lead: lead needs at least one of email or anonymous_id",
-            [
-                {
-                    "index": 0,
-                    "field": "lead",
-                    "error": "lead needs at least one of email or anonymous_id",
-                }
-            ],
-        ),
-    },
-    429: {
-        "description": "Over the rate limit; retry after Retry-After",
-        **_error_example(429, "rate_limited", "API key 'crm' is over its rate limit; retry in 1 s"),
-    },
-    503: {
-        "description": "Broker did not acknowledge; nothing accepted; retry after Retry-After",
-        **_error_example(
-            503,
-            "broker_unavailable",
-            "the events were not accepted: broker did not acknowledge in time",
-        ),
-    },
-}
-
-
-def _request_body(examples_: dict[str, Any], description: str) -> dict[str, Any]:
-    """OpenAPI for a raw JSON body read by the route itself (signatures need the raw bytes)."""
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {
-                "application/json": {
-                    "schema": {"type": ["object", "array"]},
-                    "examples": {k: {"value": v} for k, v in examples_.items()},
-                }
-            },
-        }
-    }
 
 
 # A JSON number of 19 digits or more: orjson would read an integer beyond 64 bits as a float.
@@ -282,7 +186,7 @@ async def _publish_parsed(resources: Resources, parsed: Parsed, *, prefix: str) 
     | {
         422: {
             "description": "The event does not match the schema; the message names the field",
-            **_error_example(
+            **error_example(
                 422,
                 "validation_error",
                 "lead: lead needs at least one of email or anonymous_id",
@@ -312,7 +216,7 @@ async def accept_native(resources: Resources, event: TouchEventIn) -> AcceptedOu
     response_model=AcceptedOut,
     summary="Post many native touch events",
     responses=COMMON_ERRORS,
-    openapi_extra=_request_body(
+    openapi_extra=request_body(
         examples.NATIVE_BATCH,
         'A JSON array of native events, or {"events": [...]}; at most '
         "LEADFLOW_BATCH_MAX_EVENTS events and LEADFLOW_MAX_BODY_BYTES bytes.",
@@ -342,7 +246,7 @@ async def post_batch(
     response_model=AcceptedOut,
     summary="Segment Tracking API (track, identify, page, screen, group, alias, batch)",
     responses=COMMON_ERRORS,
-    openapi_extra=_request_body(
+    openapi_extra=request_body(
         examples.SEGMENT,
         "A Segment message or batch, as Segment sends it. Authenticate with HTTP Basic (the "
         "write key as user name) or X-Signature (hex HMAC-SHA1 of the body).",
@@ -401,7 +305,7 @@ async def post_segment(request: Request, resources: ResourcesDep) -> AcceptedOut
     response_model=AcceptedOut,
     summary="Shopify webhooks: carts, checkouts, orders, customers",
     responses=COMMON_ERRORS,
-    openapi_extra=_request_body(
+    openapi_extra=request_body(
         examples.SHOPIFY,
         "The webhook body; the topic in X-Shopify-Topic (" + ", ".join(TOPICS) + "), the "
         "signature in X-Shopify-Hmac-Sha256, the idempotency key in X-Shopify-Event-Id "
@@ -483,7 +387,7 @@ def _hubspot_uri(request: Request, configured: str | None) -> str:
     response_model=AcceptedOut,
     summary="HubSpot webhook subscriptions: contact creation, property changes, form submissions",
     responses=COMMON_ERRORS,
-    openapi_extra=_request_body(
+    openapi_extra=request_body(
         examples.HUBSPOT,
         "HubSpot's array of webhook events, signed with X-HubSpot-Signature-v3 and "
         "X-HubSpot-Request-Timestamp (refused when more than 5 minutes old).",

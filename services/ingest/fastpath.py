@@ -20,7 +20,8 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import TypeAdapter
 
-from services.ingest.api import AcceptedOut, accept_native
+from services.ingest.api import accept_native
+from services.ingest.schemas import AcceptedOut
 from shared.auth import authorize
 from shared.events import TouchEventIn
 from shared.http import ApiError, Resources, api_error_response, dependency_unavailable
