@@ -195,6 +195,13 @@ class Runtime:
                 return False
             time.sleep(0.05)
 
+    def stopped_workers(self) -> list[str]:
+        """Names of this runtime's worker threads (consumers, outbox, actions, re-score) that
+        ended while it runs: any is a crash."""
+        if self._stopping.is_set():
+            return []
+        return [thread.name for thread in self._threads if not thread.is_alive()]
+
     def backlog(self) -> int:
         """Records this process published that its consumers have not committed yet."""
         resources = self.resources

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from shared.db import MigrationsOutOfDate, check_migrations
@@ -14,6 +15,30 @@ from shared.http import ResourcesDep
 from shared.kafka import broker_reachable
 
 router = APIRouter(tags=["operations"])
+
+
+class Check(BaseModel):
+    """One thing the process needs: the database, migrations, the broker, each consumer."""
+
+    name: str
+    ok: bool
+    error: str | None = None  # present when not ok
+    details: dict[str, Any] | None = None
+
+
+class Degraded(BaseModel):
+    """A background worker waiting out an outage; the process stays ready."""
+
+    name: str
+    error: str
+
+
+class Readiness(BaseModel):
+    """What `/readyz` answers, ready (200) or not (503)."""
+
+    status: Literal["ready", "not_ready"]
+    checks: list[Check]
+    degraded: list[Degraded]
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -30,7 +55,14 @@ def _check(name: str, probe: Callable[[], str | None]) -> dict[str, Any]:
     return {"name": name, "ok": problem is None, **({"error": problem} if problem else {})}
 
 
-@router.get("/readyz", summary="Broker, database, migrations and consumers are ready")
+@router.get(
+    "/readyz",
+    summary="Broker, database, migrations and consumers are ready",
+    responses={
+        200: {"model": Readiness, "description": "Ready: every check is ok"},
+        503: {"model": Readiness, "description": "Not ready: the failing checks say why"},
+    },
+)
 def readyz(resources: ResourcesDep) -> JSONResponse:
     """200 when everything this process needs is ready; 503 naming what is not."""
 

@@ -3,10 +3,9 @@ the unsubscribe link."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
@@ -17,11 +16,20 @@ from shared.auth import LeadsReader, LeadsWriter
 from shared.config import Settings
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
+from shared.schemas import KEYED, STORABLE_TEXT, WITH_BODY, UtcDateTime, error_responses
 
 router = APIRouter(tags=["routing"])
 
+# Path parameters matched against stored text.
+LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
+ActionId = Annotated[str, Path(pattern=STORABLE_TEXT)]
 
-@router.get("/v1/teams", summary="Teams that own funnel steps, their members, SLAs and load")
+
+@router.get(
+    "/v1/teams",
+    summary="Teams that own funnel steps, their members, SLAs and load",
+    responses=error_responses(*KEYED),
+)
 def list_teams(
     session: SessionDep, settings: SettingsDep, _principal: LeadsReader
 ) -> dict[str, Any]:
@@ -30,7 +38,11 @@ def list_teams(
     return {"items": service.list_teams(session, config=config, now=utcnow())}
 
 
-@router.get("/v1/teams/{team}/queue", summary="A team's leads, the soonest SLA first")
+@router.get(
+    "/v1/teams/{team}/queue",
+    summary="A team's leads, the soonest SLA first",
+    responses=error_responses(*KEYED, 404, 422),
+)
 def team_queue(
     team: str,
     session: SessionDep,
@@ -50,10 +62,14 @@ class Availability(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     away: bool
-    until: datetime | None = None
+    until: UtcDateTime | None = None
 
 
-@router.patch("/v1/teams/{team}/members/{member}", summary="Mark a member away or back")
+@router.patch(
+    "/v1/teams/{team}/members/{member}",
+    summary="Mark a member away or back",
+    responses=error_responses(*KEYED, *WITH_BODY, 404),
+)
 def set_member_availability(
     team: str,
     member: str,
@@ -86,7 +102,7 @@ class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["contacted", "accepted", "rejected", "disqualified", "won", "lost"]
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, pattern=STORABLE_TEXT)
 
     @field_validator("reason")
     @classmethod
@@ -95,9 +111,14 @@ class Feedback(BaseModel):
         return value.strip() or None if value else None
 
 
-@router.post("/v1/leads/{lead_id}/feedback", status_code=202, summary="Report back on a lead")
+@router.post(
+    "/v1/leads/{lead_id}/feedback",
+    status_code=202,
+    summary="Report back on a lead",
+    responses=error_responses(*KEYED, *WITH_BODY, 404),
+)
 def post_feedback(
-    lead_id: str,
+    lead_id: LeadId,
     body: Feedback,
     session: SessionDep,
     settings: SettingsDep,
@@ -126,11 +147,15 @@ def post_feedback(
     return {"lead_id": lead_id, "type": body.type, "recorded": True}
 
 
-@router.get("/v1/actions", summary="Follow-up actions: emails, webhooks, tasks, SLA checks")
+@router.get(
+    "/v1/actions",
+    summary="Follow-up actions: emails, webhooks, tasks, SLA checks",
+    responses=error_responses(*KEYED, 422),
+)
 def list_actions(
     session: SessionDep,
     _principal: LeadsReader,
-    lead_id: Annotated[str | None, Query(max_length=36)] = None,
+    lead_id: Annotated[str | None, Query(max_length=36, pattern=STORABLE_TEXT)] = None,
     status: Annotated[
         Literal[
             "scheduled", "claimed", "sending", "sent", "open", "failed", "cancelled", "uncertain"
@@ -148,8 +173,14 @@ def list_actions(
     return {"items": [service.action_view(r) for r in rows]}
 
 
-@router.post("/v1/actions/{action_id}/cancel", summary="Cancel a scheduled action")
-def cancel_action(action_id: str, session: SessionDep, _principal: LeadsWriter) -> dict[str, Any]:
+@router.post(
+    "/v1/actions/{action_id}/cancel",
+    summary="Cancel a scheduled action",
+    responses=error_responses(*KEYED, 404, 409, 422),
+)
+def cancel_action(
+    action_id: ActionId, session: SessionDep, _principal: LeadsWriter
+) -> dict[str, Any]:
     """Cancel an action that has not gone out (or close an open task); 409 if it already went."""
     try:
         with session.begin():
@@ -161,14 +192,25 @@ def cancel_action(action_id: str, session: SessionDep, _principal: LeadsWriter) 
     return action
 
 
+# Answered to a person who followed the link, so as a page, like the success.
+INVALID_LINK = "<p>This unsubscribe link is not valid.</p>"
+UNSUBSCRIBE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "The link is not valid: forged, damaged, or its lead is gone",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
+
+
 def _unsubscribe(token: str, session: Session, settings: Settings) -> HTMLResponse:
+    """Unsubscribe the lead the token names; a page saying so, or that the link is not valid."""
     lead_id = lead_of_unsubscribe_token(secret=settings.secret_key.get_secret_value(), token=token)
     if lead_id is None:
-        raise ApiError(404, "not_found", "this unsubscribe link is not valid")
+        return HTMLResponse(INVALID_LINK, status_code=404)
     with session.begin():
         found = service.unsubscribe(session, lead_id=lead_id, now=utcnow())
     if not found:
-        raise ApiError(404, "not_found", "this unsubscribe link is not valid")
+        return HTMLResponse(INVALID_LINK, status_code=404)
     return HTMLResponse("<p>You are unsubscribed and will get no more marketing email.</p>")
 
 
@@ -176,6 +218,7 @@ def _unsubscribe(token: str, session: Session, settings: Settings) -> HTMLRespon
     "/v1/unsubscribe/{token}",
     response_class=HTMLResponse,
     summary="The unsubscribe link in every marketing email",
+    responses=UNSUBSCRIBE_RESPONSES,
 )
 def unsubscribe_link(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """Stop marketing email to the lead the signed token names; no key needed."""
@@ -186,6 +229,7 @@ def unsubscribe_link(token: str, session: SessionDep, settings: SettingsDep) -> 
     "/v1/unsubscribe/{token}",
     response_class=HTMLResponse,
     summary="One-click unsubscribe (RFC 8058), as mail clients POST it",
+    responses=UNSUBSCRIBE_RESPONSES,
 )
 def unsubscribe_one_click(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """Stop marketing email to the lead the signed token names; no key needed."""

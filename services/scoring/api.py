@@ -8,11 +8,11 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -20,12 +20,23 @@ from services.scoring import repository as repo
 from services.scoring import service
 from services.scoring.domain.accounts import CommitteeFunction, Involvement
 from shared.auth import LeadsReader, LeadsWriter
-from shared.db import as_utc
 from shared.domain import FunnelStage, JourneyStage, Qualification
 from shared.events import normalize_email, utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
+from shared.schemas import (
+    KEYED,
+    STORABLE_TEXT,
+    WITH_BODY,
+    UtcDateTime,
+    error_responses,
+    utc_time,
+)
 
 router = APIRouter(tags=["leads"])
+
+# Path parameters matched against stored text.
+LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
+Domain = Annotated[str, Path(pattern=STORABLE_TEXT)]
 
 
 def bad_cursor(why: str = "not a cursor this API issued") -> ApiError:
@@ -46,9 +57,16 @@ def decode_cursor(cursor: str, *, size: int) -> list[Any]:
         parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, orjson.JSONDecodeError):
         raise bad_cursor() from None
-    if not isinstance(parts, list) or len(parts) != size:
+    if not isinstance(parts, list) or len(parts) != size or not all(map(_scalar, parts)):
         raise bad_cursor()
     return parts
+
+
+def _scalar(part: Any) -> bool:
+    """True for what our cursors hold: text a database can compare (no NUL), numbers, null."""
+    if isinstance(part, str):
+        return "\x00" not in part
+    return part is None or isinstance(part, int | float)
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
@@ -109,7 +127,7 @@ class LeadQuery(BaseModel):
     min_score: int | None = None
     max_score: int | None = None
     account: str | None = None
-    updated_since: datetime | None = None
+    updated_since: datetime | None = None  # in UTC
     q: str | None = None
 
     def to_filter(self) -> repo.LeadFilter:
@@ -124,24 +142,25 @@ class LeadQuery(BaseModel):
             min_score=self.min_score,
             max_score=self.max_score,
             account=self.account.strip().lower() if self.account else None,
-            updated_since=as_utc(self.updated_since),
+            updated_since=self.updated_since,
             q=self.q.strip() if self.q and self.q.strip() else None,
         )
 
 
 def lead_query(
-    email: Annotated[str | None, Query(max_length=320)] = None,
+    email: Annotated[str | None, Query(max_length=320, pattern=STORABLE_TEXT)] = None,
     qualification: Annotated[Qualification | None, Query()] = None,
     funnel_stage: Annotated[FunnelStage | None, Query()] = None,
     journey_stage: Annotated[JourneyStage | None, Query()] = None,
-    team: Annotated[str | None, Query(max_length=100)] = None,
-    owner: Annotated[str | None, Query(max_length=320)] = None,
+    team: Annotated[str | None, Query(max_length=100, pattern=STORABLE_TEXT)] = None,
+    owner: Annotated[str | None, Query(max_length=320, pattern=STORABLE_TEXT)] = None,
     min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
-    account: Annotated[str | None, Query(max_length=255)] = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    account: Annotated[str | None, Query(max_length=255, pattern=STORABLE_TEXT)] = None,
+    updated_since: Annotated[UtcDateTime | None, Query()] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="text in name, email, company")
+        str | None,
+        Query(max_length=200, pattern=STORABLE_TEXT, description="text in name, email, company"),
     ] = None,
 ) -> LeadQuery:
     """The lead filters from the query string."""
@@ -170,22 +189,36 @@ def lead_query(
 LeadQueryDep = Annotated[LeadQuery, Depends(lead_query)]
 
 
+# What the leads table can compare a score with (an Integer column).
+_SCORE_RANGE = range(-(2**31), 2**31)
+
+
 def _decode_page(cursor: str, sort: str) -> tuple[Any, str]:
+    """The (sort key, id) position a lead-list cursor holds; 400 unless it is one this API
+    issued for `sort`, with a sort key of the column's type."""
     issued_for, value, last_id = decode_cursor(cursor, size=3)
+    wrong = bad_cursor("not a cursor this API issued for this sort")
     if issued_for != sort or not isinstance(last_id, str):
-        raise bad_cursor("not a cursor this API issued for this sort")
-    if sort.lstrip("-") == "updated_at":
+        raise wrong
+    key = sort.lstrip("-")
+    if key == "updated_at":
         try:
-            value = datetime.fromisoformat(value)
+            value = utc_time(datetime.fromisoformat(value))
         except (TypeError, ValueError):
-            raise bad_cursor("not a cursor this API issued for this sort") from None
+            raise wrong from None
+    elif key == "score":
+        if not isinstance(value, int) or isinstance(value, bool) or value not in _SCORE_RANGE:
+            raise wrong
+    elif not isinstance(value, str):  # id: the id itself
+        raise wrong
     return value, last_id
 
 
 @router.get(
     "/v1/leads",
     summary="List and filter leads",
-    responses=_example({"items": [LEAD_EXAMPLE], "next_cursor": "WyJpZCIsImwxIiwibDEiXQ"}),
+    responses=_example({"items": [LEAD_EXAMPLE], "next_cursor": "WyJpZCIsImwxIiwibDEiXQ"})
+    | error_responses(*KEYED, 400, 422),
 )
 def list_leads(
     session: SessionDep,
@@ -210,12 +243,14 @@ def list_leads(
 
 
 @router.get(
-    "/v1/leads/lookup", summary="The lead with an email address", responses=_example(LEAD_EXAMPLE)
+    "/v1/leads/lookup",
+    summary="The lead with an email address",
+    responses=_example(LEAD_EXAMPLE) | error_responses(*KEYED, 404, 422),
 )
 def lookup_lead(
     session: SessionDep,
     _principal: LeadsReader,
-    email: Annotated[str, Query(min_length=3, max_length=320)],
+    email: Annotated[str, Query(min_length=3, max_length=320, pattern=STORABLE_TEXT)],
 ) -> dict[str, Any]:
     """The lead that owns this email (normalised); 404 if none does."""
     items, _ = service.list_leads(
@@ -248,7 +283,21 @@ EXPORT_COLUMNS = (
 )
 
 
-@router.get("/v1/leads/export", summary="Every matching lead as CSV or NDJSON, streamed")
+@router.get(
+    "/v1/leads/export",
+    summary="Every matching lead as CSV or NDJSON, streamed",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The leads: CSV with a header row, or one JSON object per line",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    }
+    | error_responses(*KEYED, 422),
+)
 def export_leads(
     session: SessionDep,
     _principal: LeadsReader,
@@ -298,10 +347,12 @@ def export_leads(
 @router.get(
     "/v1/leads/{lead_id}",
     summary="One lead with BANT, stages and owner",
-    responses=_example(LEAD_EXAMPLE),
+    responses=_example(LEAD_EXAMPLE)
+    | {304: {"description": "Not modified: If-None-Match names the lead's current ETag"}}
+    | error_responses(*KEYED, 404, 422),
 )
 def get_lead(
-    lead_id: str,
+    lead_id: LeadId,
     session: SessionDep,
     _principal: LeadsReader,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -318,9 +369,13 @@ def get_lead(
     return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
-@router.get("/v1/leads/{lead_id}/trace", summary="Which rules matched the lead, and why not")
+@router.get(
+    "/v1/leads/{lead_id}/trace",
+    summary="Which rules matched the lead, and why not",
+    responses=error_responses(*KEYED, 404, 422),
+)
 def trace_lead(
-    lead_id: str, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
+    lead_id: LeadId, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
 ) -> dict[str, Any]:
     """Scoring, routing and playbook rules: matched or not, and the reason for each."""
     from services.routing.service import config_for
@@ -337,9 +392,13 @@ def trace_lead(
     return traced
 
 
-@router.get("/v1/leads/{lead_id}/explain", summary="Why the lead has its score and stages")
+@router.get(
+    "/v1/leads/{lead_id}/explain",
+    summary="Why the lead has its score and stages",
+    responses=error_responses(*KEYED, 404, 422),
+)
 def explain_lead(
-    lead_id: str, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
+    lead_id: LeadId, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
 ) -> dict[str, Any]:
     """Plain sentences on the score, qualification, each BANT dimension and both stages."""
     explained = service.explain_lead(
@@ -358,9 +417,13 @@ def _decode_position(cursor: str) -> tuple[str, int, str]:
         raise bad_cursor() from None
 
 
-@router.get("/v1/leads/{lead_id}/timeline", summary="Everything that happened to a lead")
+@router.get(
+    "/v1/leads/{lead_id}/timeline",
+    summary="Everything that happened to a lead",
+    responses=error_responses(*KEYED, 400, 404, 422),
+)
 def lead_timeline(
-    lead_id: str,
+    lead_id: LeadId,
     session: SessionDep,
     _principal: LeadsReader,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -391,7 +454,11 @@ class MemberOverride(BaseModel):
     function: CommitteeFunction | None = None
 
 
-@accounts_router.get("/v1/accounts", summary="Accounts, a page at a time")
+@accounts_router.get(
+    "/v1/accounts",
+    summary="Accounts, a page at a time",
+    responses=error_responses(*KEYED, 400, 422),
+)
 def list_accounts(
     session: SessionDep,
     _principal: LeadsReader,
@@ -399,7 +466,9 @@ def list_accounts(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Accounts in domain order with their committee, BANT and stages."""
-    after = str(decode_cursor(cursor, size=1)[0]) if cursor else None
+    after = decode_cursor(cursor, size=1)[0] if cursor else None
+    if cursor and not isinstance(after, str):
+        raise bad_cursor()
     rows = repo.list_accounts(session, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     items = [service.account_view(session, domain=r.domain) for r in page]
@@ -407,6 +476,15 @@ def list_accounts(
         "items": items,
         "next_cursor": encode_cursor(page[-1].domain) if more and page else None,
     }
+
+
+FUNNEL_WINDOW = timedelta(days=90)  # the funnel's default span, up to `to`
+
+
+def _before(moment: datetime, span: timedelta) -> datetime:
+    """`span` before `moment`, or the earliest time there is."""
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return moment - span if moment - earliest > span else earliest
 
 
 @router.get(
@@ -440,20 +518,21 @@ def list_accounts(
             "journey_by_funnel": {"problem_identification": {"awareness": 1, "interest": 1}},
             "teams": {},
         }
-    ),
+    )
+    | error_responses(*KEYED, 422),
 )
 def funnel(
     session: SessionDep,
     _principal: LeadsReader,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: Annotated[datetime | None, Query()] = None,
-    team: Annotated[str | None, Query(max_length=100)] = None,
+    from_: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    to: Annotated[UtcDateTime | None, Query()] = None,
+    team: Annotated[str | None, Query(max_length=100, pattern=STORABLE_TEXT)] = None,
 ) -> dict[str, Any]:
     """For leads created in [from, to) (default: the last 90 days): leads per funnel and
     journey stage, conversion from each funnel step to the next, median time in stage, per
     owning team, and the journey x funnel matrix."""
-    until = as_utc(to) or utcnow()
-    since = as_utc(from_) or until - timedelta(days=90)
+    until = to or utcnow()
+    since = from_ or _before(until, FUNNEL_WINDOW)
     if since >= until:
         raise ApiError(
             422,
@@ -464,8 +543,12 @@ def funnel(
     return service.funnel_report(session, since=since, until=until, team=team)
 
 
-@accounts_router.get("/v1/accounts/{domain}", summary="An account and its buying committee")
-def get_account(domain: str, session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
+@accounts_router.get(
+    "/v1/accounts/{domain}",
+    summary="An account and its buying committee",
+    responses=error_responses(*KEYED, 404, 422),
+)
+def get_account(domain: Domain, session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
     """Members with involvement and function, account BANT and stages; 404 if unknown."""
     account = service.account_view(session, domain=domain.strip().lower())
     if account is None:
@@ -476,10 +559,11 @@ def get_account(domain: str, session: SessionDep, _principal: LeadsReader) -> di
 @accounts_router.patch(
     "/v1/accounts/{domain}/members/{lead_id}",
     summary="Override a member's involvement or function",
+    responses=error_responses(*KEYED, *WITH_BODY, 404),
 )
 def override_member(
-    domain: str,
-    lead_id: str,
+    domain: Domain,
+    lead_id: LeadId,
     body: MemberOverride,
     session: SessionDep,
     _principal: LeadsWriter,

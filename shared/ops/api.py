@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from kafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +18,7 @@ from shared.http import ApiError, ResourcesDep, SessionDep
 from shared.ops import repository as repo
 from shared.ops import service
 from shared.ops.broker import StreamMonitor
+from shared.schemas import KEYED, WITH_BODY, error_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -40,7 +41,11 @@ def _broker_down(exc: Exception) -> ApiError:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=PlainTextResponse,
+)
 def prometheus_metrics(resources: ResourcesDep) -> Response:
     """Counters, histograms and scrape-time gauges of this process, for Prometheus."""
     body = metrics.render(
@@ -49,7 +54,11 @@ def prometheus_metrics(resources: ResourcesDep) -> Response:
     return Response(body, media_type=metrics.CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/ops/streams", summary="Offsets, lag, rates and DLQ depth per topic and partition")
+@router.get(
+    "/v1/ops/streams",
+    summary="Offsets, lag, rates and DLQ depth per topic and partition",
+    responses=error_responses(*KEYED),
+)
 def streams(_: OpsReader, resources: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Each topic's partitions with end offset, every group's committed offset and lag, events/s
     over the last minute, the newest record's time, DLQ depth, and which broker this is."""
@@ -58,13 +67,21 @@ def streams(_: OpsReader, resources: ResourcesDep, session: SessionDep) -> dict[
     )
 
 
-@router.get("/v1/ops/overview", summary="What the /ops dashboard draws")
+@router.get(
+    "/v1/ops/overview",
+    summary="What the /ops dashboard draws",
+    responses=error_responses(*KEYED),
+)
 def overview(_: OpsReader, resources: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Throughput and lag over the last minutes, DLQs, action delivery, SLA breaches, leads."""
     return service.overview(monitor=_monitor(resources), session=session)
 
 
-@router.get("/v1/ops/dlq", summary="Parked messages with their error and origin")
+@router.get(
+    "/v1/ops/dlq",
+    summary="Parked messages with their error and origin",
+    responses=error_responses(*KEYED, 422),
+)
 def list_dlq(
     _: OpsReader,
     resources: ResourcesDep,
@@ -107,7 +124,11 @@ class ReplayRequest(BaseModel):
         return self
 
 
-@router.post("/v1/ops/dlq/replay", summary="Re-publish parked messages to their topic, once")
+@router.post(
+    "/v1/ops/dlq/replay",
+    summary="Re-publish parked messages to their topic, once",
+    responses=error_responses(*KEYED, *WITH_BODY),
+)
 def replay_dlq(body: ReplayRequest, _: OpsWriter, resources: ResourcesDep) -> dict[str, Any]:
     """Re-publish the selected (or all not yet replayed) messages; a replayed one is skipped."""
     if resources.producer is None:

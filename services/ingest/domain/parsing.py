@@ -11,6 +11,7 @@ walks the event to name the field.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -117,7 +118,11 @@ def parse_time(value: Any, *, field: str) -> datetime | None:
 
 def content_id(*parts: Any) -> str:
     """A stable id for a payload that carries none, so a redelivery deduplicates."""
-    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    try:
+        text = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # e.g. an integer beyond 64 bits, which the envelope then refuses by name
+        text = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 def to_float(value: Any, *, field: str) -> float | None:
