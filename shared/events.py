@@ -9,7 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# The touch envelope's version.
 SCHEMA_VERSION = 1
+# The lead change's: 2 since `lead` and `changes` are typed (LeadSnapshot, LeadMoves); version 1
+# records (same field names, more of them in `lead`) parse into the same models.
+LEAD_CHANGE_SCHEMA_VERSION = 2
 
 # Types the scoring model knows today; anything else is accepted and stored (marketing
 # platforms invent new ones) but scores nothing unless the model names it.
@@ -212,29 +216,108 @@ class TouchEnvelope(BaseModel):
         return cls.model_validate_json(raw)
 
 
+class CompanySnapshot(BaseModel):
+    """The lead's company as scoring knows it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    country: str | None = None
+
+
+class AccountSnapshot(BaseModel):
+    """The account (buying committee) the lead belongs to, and the lead's place in it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    domain: str
+    name: str | None = None
+    # Involvement in the committee (e.g. decision_maker, champion); None until inferred.
+    role: str | None = None
+    function: str | None = None
+
+
+class LeadSnapshot(BaseModel):
+    """The lead after a change, as scoring tells routing: its person, company, account and
+    assessment. Not the REST view (which adds identities, owner and timestamps to it)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    job_title: str | None = None
+    phone: str | None = None
+    account: AccountSnapshot | None = None
+    company: CompanySnapshot = Field(default_factory=CompanySnapshot)
+    score: int = 0
+    qualification: str = "unqualified"
+    funnel_stage: str | None = None
+    journey_stage: str | None = None
+    bant: dict[str, Any] | None = None
+    model_version: str | None = None
+    qualification_reason: str | None = None
+
+
+class StageTransition(BaseModel):
+    """One move of the lead along a track that the change's cause made, and the rule."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    track: str
+    from_stage: str | None = Field(None, alias="from")
+    to_stage: str | None = Field(None, alias="to")
+    rule: str | None = None
+
+
+Move = tuple[str | None, str | None]
+
+
+class LeadMoves(BaseModel):
+    """What a change moved: score, qualification, funnel and journey stage (`[from, to]`), the
+    transitions behind them, and whether the lead was created, merged or only re-scored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    score_delta: int = 0
+    qualification: Move | None = None
+    funnel: Move | None = None
+    journey: Move | None = None
+    transitions: list[StageTransition] = Field(default_factory=list)
+    created: bool = False
+    merged_from: str | None = None
+    rescored: bool = False
+
+
 class LeadChange(BaseModel):
     """What scoring puts on `leadflow.lead-changes` after a lead changed."""
 
     model_config = ConfigDict(extra="ignore")
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = LEAD_CHANGE_SCHEMA_VERSION
     event_id: str
     lead_id: str
     cause_event_id: str
     occurred_at: datetime
-    changes: dict[str, Any] = Field(default_factory=dict)
-    lead: dict[str, Any]
+    changes: LeadMoves = Field(default_factory=LeadMoves)
+    lead: LeadSnapshot
     # The touch that caused the change ({event_id, type, occurred_at, properties}); None for
     # changes without one (a periodic re-score). Routing's playbooks react to it.
     touch: dict[str, Any] | None = None
 
     def to_bytes(self) -> bytes:
-        """Serialise for Kafka."""
-        return self.model_dump_json().encode()
+        """Serialise for Kafka (transitions keep their `from` and `to` names)."""
+        return self.model_dump_json(by_alias=True).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> LeadChange:
-        """Parse a Kafka value; raises on malformed input (a poison message)."""
+        """Parse a Kafka value of either schema version; raises on malformed input (a poison
+        message)."""
         return cls.model_validate_json(raw)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from services.routing import bulk
 from services.routing.domain import playbooks as pb
 from services.routing.domain.config import RoutingConfig, TeamConfig
+from services.routing.domain.facts import facts_of
 from services.routing.domain.rules import (
     LeadFacts,
     RoutingDecision,
@@ -28,7 +29,7 @@ from services.routing.domain.rules import (
     route,
     sla_seconds,
 )
-from services.routing.service import CONSUMER, as_action, facts_of, new_action_row
+from services.routing.service import CONSUMER, as_action, new_action_row
 from shared.db import as_utc, mark_processed_many
 from shared.events import LeadChange
 
@@ -101,9 +102,7 @@ def touch_of(change: LeadChange) -> pb.Touch | None:
 
 
 def _moves(change: LeadChange) -> tuple[Any, Any]:
-    quality = change.changes.get("qualification")
-    funnel = change.changes.get("funnel")
-    return (tuple(quality) if quality else None, tuple(funnel) if funnel else None)
+    return change.changes.qualification, change.changes.funnel
 
 
 def _teams_assigning(
@@ -254,8 +253,7 @@ class _Planner:
         if previous is not None and previous.member is not None and previous.team in self.loads:
             before = self.loads[previous.team]
             before[previous.member] = before.get(previous.member, 0) - 1
-        lead = change.lead
-        qualification, funnel_stage = lead.get("qualification"), lead.get("funnel_stage")
+        qualification, funnel_stage = change.lead.qualification, change.lead.funnel_stage
         sla = sla_seconds(
             team, qualification=qualification or "unqualified", funnel_stage=funnel_stage
         )

@@ -18,7 +18,6 @@ from services.routing import repository as repo
 from services.routing.domain import playbooks as pb
 from services.routing.domain.config import ConfigError, RoutingConfig, parse_config
 from services.routing.domain.rules import (
-    LeadFacts,
     RoutingDecision,
     pick_member,
     sla_seconds,
@@ -64,22 +63,6 @@ def load_config(spec: str, abandoned_cart_delay_s: float | None = None) -> Routi
 def config_for(settings: Settings) -> RoutingConfig:
     """The routing config these settings select."""
     return load_config(settings.routing_config, settings.abandoned_cart_delay)
-
-
-def facts_of(lead: dict[str, Any]) -> LeadFacts:
-    """What the routing rules look at, from the lead representation."""
-    company = lead.get("company") or {}
-    account = lead.get("account") or {}
-    return LeadFacts(
-        qualification=lead.get("qualification") or "unqualified",
-        funnel_stage=lead.get("funnel_stage"),
-        score=int(lead.get("score") or 0),
-        segment="b2b" if account else "b2c",
-        country=company.get("country"),
-        industry=company.get("industry"),
-        employees=company.get("employees"),
-        account_role=account.get("role"),
-    )
 
 
 def touches_of(session: Session, *, lead_id: str, types: set[str]) -> list[pb.Touch]:

@@ -36,7 +36,7 @@ from services.scoring.shapes import (
     account_of,
     bant_json,
     lead_change_id,
-    lead_representation,
+    lead_snapshot,
     persona_of,
     persona_values,
     touch_of,
@@ -44,7 +44,7 @@ from services.scoring.shapes import (
 from shared import outbox
 from shared.config import Settings
 from shared.db import insert_many, mark_processed_many
-from shared.events import LeadChange, TouchEnvelope
+from shared.events import LeadChange, LeadMoves, TouchEnvelope
 
 CONSUMER = "scoring"
 _IDENTITY_KINDS = ("user_id", "anonymous_id")
@@ -472,10 +472,8 @@ class Batch:
             lead_id=change.lead_id,
             cause_event_id=change.cause_event_id,
             occurred_at=change.occurred_at,
-            changes=change.changes,
-            lead=lead_representation(
-                values, identities=change.identities, owner=None, account=account
-            ),
+            changes=LeadMoves.model_validate(change.changes),
+            lead=lead_snapshot(values, account=account),
             touch=change.touch,
         )
 

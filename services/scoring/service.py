@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from services.routing import repository as routing_repository
 from services.routing.domain.config import RoutingConfig
-from services.routing.domain.rules import LeadFacts, explain_rules, route
+from services.routing.domain.facts import facts_of
+from services.routing.domain.rules import explain_rules, route
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_account
 from services.scoring.batch import rescore_leads
@@ -30,12 +31,14 @@ from services.scoring.shapes import (
     account_of,
     iso,
     lead_representation,
+    lead_snapshot,
     persona_of,
     touch_of,
 )
 from shared.config import Settings, read_toml_setting
 from shared.db import as_utc
 from shared.domain import FunnelStage, JourneyStage
+from shared.events import LeadSnapshot
 
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
@@ -302,18 +305,19 @@ def backtest(
         result = assess(model=model, persona=persona_of(row), touches=history, now=now)
         funnel = result.funnel_stage and result.funnel_stage.value
         owner = owners.get(lead_id)
-        candidate_team = route(
-            LeadFacts(
-                qualification=result.qualification.value,
-                funnel_stage=funnel,
-                score=result.score,
-                segment="b2b" if row.account_domain else "b2c",
-                country=row.country,
-                industry=row.industry,
-                employees=row.employees,
-            ),
-            routing,
-        ).team
+        account = (
+            repo.get_account(session, domain=row.account_domain) if row.account_domain else None
+        )
+        candidate = lead_snapshot(
+            {
+                **row._mapping,
+                "score": result.score,
+                "qualification": result.qualification.value,
+                "funnel_stage": funnel,
+            },
+            account=account_of(row._mapping, account._mapping if account is not None else None),
+        )
+        candidate_team = route(facts_of(candidate), routing).team
         report.add(
             LeadOutcome(
                 lead_id=lead_id,
@@ -455,11 +459,11 @@ def trace_lead(
         return None
     history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
     view = lead_view(session, row=row)
-    from services.routing.service import facts_of
-
     routing_rules = [
         {"rule": name, "matched": matched, "reason": reason}
-        for name, matched, reason in explain_rules(facts_of(view), routing)
+        for name, matched, reason in explain_rules(
+            facts_of(LeadSnapshot.model_validate(view)), routing
+        )
     ]
     first = next((r["rule"] for r in routing_rules if r["matched"]), None)
     return {

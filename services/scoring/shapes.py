@@ -11,7 +11,7 @@ from typing import Any
 
 from services.scoring.domain.model import Assessment, Bant, Dimension, Evidence, Persona, Touch
 from shared.db import as_utc
-from shared.events import TouchEnvelope
+from shared.events import AccountSnapshot, CompanySnapshot, LeadSnapshot, TouchEnvelope
 
 _PERSONA_FIELDS = ("first_name", "last_name", "job_title", "phone")
 _COMPANY_FIELDS = {
@@ -134,6 +134,35 @@ def account_of(
     }
 
 
+def lead_snapshot(values: Mapping[str, Any], *, account: dict[str, Any] | None) -> LeadSnapshot:
+    """What scoring tells routing of a lead (shared.events.LeadSnapshot), from the lead's
+    columns and `account_of`'s answer."""
+    return LeadSnapshot(
+        id=values["id"],
+        email=values.get("email"),
+        first_name=values.get("first_name"),
+        last_name=values.get("last_name"),
+        job_title=values.get("job_title"),
+        phone=values.get("phone"),
+        account=AccountSnapshot(**account) if account else None,
+        company=CompanySnapshot(
+            name=values.get("company_name"),
+            domain=values.get("company_domain"),
+            industry=values.get("industry"),
+            employees=values.get("employees"),
+            annual_revenue=values.get("annual_revenue"),
+            country=values.get("country"),
+        ),
+        score=values["score"],
+        qualification=values["qualification"],
+        funnel_stage=values.get("funnel_stage"),
+        journey_stage=values.get("journey_stage"),
+        bant=values["bant"],
+        model_version=values["model_version"],
+        qualification_reason=values.get("qualification_reason"),
+    )
+
+
 def lead_representation(
     values: Mapping[str, Any],
     *,
@@ -141,33 +170,15 @@ def lead_representation(
     owner: Any,
     account: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The lead representation sales tools read (design.md), from the lead's columns, its
-    (kind, value) identities, its owner row (or None) and `account_of`'s answer."""
+    """The lead representation sales tools read (design.md): the lead's snapshot plus its
+    (kind, value) identities, its owner row (or None) and its timestamps."""
+    view = lead_snapshot(values, account=account).model_dump()
     return {
-        "id": values["id"],
-        "email": values.get("email"),
+        "id": view.pop("id"),
+        "email": view.pop("email"),
         "anonymous_ids": [v for k, v in identities if k == "anonymous_id"],
         "user_ids": [v for k, v in identities if k == "user_id"],
-        "first_name": values.get("first_name"),
-        "last_name": values.get("last_name"),
-        "job_title": values.get("job_title"),
-        "phone": values.get("phone"),
-        "account": account,
-        "company": {
-            "name": values.get("company_name"),
-            "domain": values.get("company_domain"),
-            "industry": values.get("industry"),
-            "employees": values.get("employees"),
-            "annual_revenue": values.get("annual_revenue"),
-            "country": values.get("country"),
-        },
-        "score": values["score"],
-        "qualification": values["qualification"],
-        "funnel_stage": values.get("funnel_stage"),
-        "journey_stage": values.get("journey_stage"),
-        "bant": values["bant"],
-        "model_version": values["model_version"],
-        "qualification_reason": values.get("qualification_reason"),
+        **view,
         "owner": {"team": owner.team, "member": owner.member} if owner else None,
         "last_touch_at": iso(values.get("last_touch_at")),
         "created_at": iso(values.get("created_at")),

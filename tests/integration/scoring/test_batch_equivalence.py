@@ -134,15 +134,11 @@ def snapshot(database_url: str) -> dict[str, Any]:
         changes = {}
         for row in conn.execute(select(outbox).order_by(outbox.c.id)):
             change = LeadChange.model_validate(orjson.loads(row.value))
-            view = {
-                k: v
-                for k, v in change.lead.items()
-                if k not in ("id", "account", "created_at", "updated_at")
-            }
-            merged = change.changes.get("merged_from")
+            view = change.lead.model_dump(exclude={"id", "account"})
+            moves = change.changes.model_dump(by_alias=True)
             changes[change.cause_event_id] = (
                 name(change.lead_id),
-                {**change.changes, **({"merged_from": "a lead"} if merged else {})},
+                {**moves, **({"merged_from": "a lead"} if moves["merged_from"] else {})},
                 view,
             )
         found["changes"] = changes

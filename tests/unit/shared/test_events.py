@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.events import (
+    LEAD_CHANGE_SCHEMA_VERSION,
     SCHEMA_VERSION,
     LeadChange,
     TouchEnvelope,
@@ -258,12 +259,59 @@ def test_lead_change_survives_a_bytes_round_trip() -> None:
         lead_id="lead-42",
         cause_event_id="evt-7",
         occurred_at=RECEIVED,
-        changes={"qualification": {"from": "mql", "to": "sql"}},
+        changes={
+            "qualification": ["mql", "sql"],
+            "transitions": [{"track": "funnel", "from": "interest", "to": "intent", "rule": "r"}],
+        },
         lead={"id": "lead-42", "score": 71, "funnel_stage": "intent"},
     )
+    data = orjson.loads(change.to_bytes())
+    assert data["changes"]["transitions"][0]["from"] == "interest"
     back = LeadChange.from_bytes(change.to_bytes())
     assert back == change
-    assert back.schema_version == SCHEMA_VERSION
+    assert back.schema_version == LEAD_CHANGE_SCHEMA_VERSION == 2
+
+
+def test_a_version_1_lead_change_still_parses_into_the_typed_snapshot_and_moves() -> None:
+    # As scoring wrote it before the contract was typed: the REST view as `lead`, a dict of
+    # moves as `changes` (records of that shape may still sit in topics and DLQs).
+    v1 = {
+        "schema_version": 1,
+        "event_id": "chg-1",
+        "lead_id": "lead-42",
+        "cause_event_id": "evt-7",
+        "occurred_at": "2026-11-01T00:00:00Z",
+        "changes": {
+            "score_delta": 12,
+            "qualification": ["mql", "sql"],
+            "funnel": ["interest", "intent"],
+            "transitions": [{"track": "funnel", "from": "interest", "to": "intent", "rule": "r"}],
+            "created": True,
+        },
+        "lead": {
+            "id": "lead-42",
+            "email": "ana@acme.example",
+            "anonymous_ids": ["anon-1"],
+            "user_ids": [],
+            "account": {"domain": "acme.example", "name": "Acme", "role": "champion"},
+            "company": {"name": "Acme", "country": "DE", "employees": 250},
+            "score": 71,
+            "qualification": "sql",
+            "funnel_stage": "intent",
+            "owner": {"team": "sales", "member": None},
+            "last_touch_at": "2026-11-01T00:00:00+00:00",
+        },
+        "touch": None,
+    }
+    change = LeadChange.from_bytes(orjson.dumps(v1))
+    assert change.schema_version == 1
+    assert change.lead.account is not None and change.lead.account.role == "champion"
+    assert change.lead.company.country == "DE" and change.lead.company.employees == 250
+    assert (change.lead.score, change.lead.qualification) == (71, "sql")
+    assert change.changes.qualification == ("mql", "sql")
+    assert change.changes.funnel == ("interest", "intent")
+    assert change.changes.transitions[0].from_stage == "interest"
+    assert change.changes.created and change.changes.score_delta == 12
 
 
 def test_lead_change_from_bytes_raises_without_a_lead() -> None:

@@ -1,0 +1,84 @@
+"""The backtest routes a re-scored lead with the same facts live routing uses (one builder,
+services/routing/domain/facts.py), so an `account_roles` rule decides alike in both."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from leadflow.runtime import Runtime
+from services.routing.service import config_for
+from services.scoring.service import backtest, load_model
+from shared.config import Settings
+from shared.events import utcnow
+from tests.conftest import make_key
+
+pytestmark = pytest.mark.integration
+
+ROUTING = """
+version = "roles"
+default_team = "marketing"
+
+[[rules]]
+name = "drivers_to_ae"
+team = "ae"
+account_roles = ["driver"]
+
+[teams.marketing]
+
+[teams.ae]
+members = [{ id = "ae@seller.example" }]
+"""
+
+
+async def test_backtest_and_live_routing_pick_the_same_team_under_an_account_roles_rule(
+    settings: Settings, tmp_path: Path
+):
+    config = tmp_path / "routing.toml"
+    config.write_text(ROUTING)
+    own = settings.model_copy(update={"routing_config": str(config)})
+    runtime = Runtime(settings=own, services=("ingest", "scoring", "routing"))
+    runtime.start()
+    try:
+        assert runtime.wait_until_assigned(timeout_s=30)
+
+        transport = httpx.ASGITransport(app=runtime.app)
+        headers = {"Authorization": f"Bearer {make_key(runtime, 'admin')}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as client:
+            lead = {"email": "ana@acme.example", "job_title": "VP Operations"}
+            events = [
+                {"type": kind, "lead": lead}
+                for kind in ("pricing_viewed", "demo_requested", "webinar_attended")
+            ]
+            assert (await client.post("/v1/events/batch", json=events)).status_code == 202
+            deadline, item = time.monotonic() + 30, None
+            while time.monotonic() < deadline:
+                items = (await client.get("/v1/leads")).json()["items"]
+                item = items[0] if items else None
+                if item and item["owner"] and item["account"] and item["account"]["role"]:
+                    break
+                await asyncio.sleep(0.2)
+            assert item is not None, "the lead was never scored"
+        assert item["account"]["role"] == "driver", item["account"]
+        # Live routing saw the account role: the rule only a driver matches decided.
+        assert item["owner"]["team"] == "ae", item["owner"]
+
+        assert runtime.resources is not None
+        with runtime.resources.sessions() as session:
+            report = backtest(
+                session,
+                model=load_model(own.scoring_model),
+                routing=config_for(own),
+                since=None,
+                now=utcnow(),
+            )
+        assert report.leads == 1
+        assert report.changes.get("owner_team", 0) == 0, report.as_dict()
+    finally:
+        runtime.stop()
