@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from services.routing import service
+from services.routing.domain.actions import ActionStatus
 from services.routing.domain.webhooks import lead_of_unsubscribe_token
 from shared.auth import LeadsReader, LeadsWriter
 from shared.config import Settings
@@ -157,10 +158,7 @@ def list_actions(
     _principal: LeadsReader,
     lead_id: Annotated[str | None, Query(max_length=36, pattern=STORABLE_TEXT)] = None,
     status: Annotated[
-        Literal[
-            "scheduled", "claimed", "sending", "sent", "open", "failed", "cancelled", "uncertain"
-        ]
-        | None,
+        ActionStatus | None,
         Query(),
     ] = None,
     kind: Annotated[Literal["email", "webhook", "task", "sla"] | None, Query()] = None,

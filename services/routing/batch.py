@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.routing import bulk
 from services.routing.domain import playbooks as pb
+from services.routing.domain.actions import ActionStatus
 from services.routing.domain.config import RoutingConfig, TeamConfig
 from services.routing.domain.facts import facts_of
 from services.routing.domain.rules import (
@@ -224,7 +225,11 @@ class _Planner:
         for new in plan.schedule:
             self.schedule(change.lead_id, lead, new)
         for action_id, reason in plan.cancel:
-            values = {"status": "cancelled", "cancel_reason": reason[:200], "updated_at": self.now}
+            values = {
+                "status": ActionStatus.CANCELLED,
+                "cancel_reason": reason[:200],
+                "updated_at": self.now,
+            }
             self.update(lead, action_id, values)
         for action_id, due_at, payload in plan.update:
             self.update(
@@ -312,7 +317,7 @@ class _Planner:
                 kind=action.kind,
                 playbook=action.playbook,
                 idempotency_key=action.idempotency_key,
-                status="scheduled",
+                status=ActionStatus.SCHEDULED,
                 due_at=action.due_at,
                 payload=action.payload,
             )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.routing import repository as repo
 from services.routing.domain import playbooks as pb
+from services.routing.domain.actions import ActionStatus
 from services.routing.domain.config import RoutingConfig
 from services.routing.domain.rules import RoutingDecision
 from services.routing.domain.webhooks import unsubscribe_token
@@ -86,14 +87,14 @@ def recover_stale_claims(session: Session, *, settings: Settings, now: datetime)
         session, before=now - timedelta(seconds=settings.actions_claim_timeout_s)
     )
     for row in stale:
-        if row.status == "sending" and row.kind == "email":
+        if row.status == ActionStatus.SENDING and row.kind == "email":
             values = {
-                "status": "uncertain",
+                "status": ActionStatus.UNCERTAIN,
                 "last_error": "the worker stopped after claiming this email and before "
                 "recording it; it may have gone out, so it is not resent",
             }
         else:
-            values = {"status": "scheduled", "claimed_by": None, "claimed_at": None}
+            values = {"status": ActionStatus.SCHEDULED, "claimed_by": None, "claimed_at": None}
         repo.update_action(session, action_id=row.id, values={**values, "updated_at": now})
     return len(stale)
 
@@ -258,7 +259,7 @@ def _deliver_one(
 ) -> None:
     with transaction(sessions) as session:
         row = repo.get_action(session, action_id=action_id)
-        if row is None or row.status != "claimed":
+        if row is None or row.status != ActionStatus.CLAIMED:
             return
         if row.claimed_by is None:
             return
@@ -271,7 +272,7 @@ def _deliver_one(
                 session,
                 action_id=action_id,
                 values={
-                    "status": "cancelled",
+                    "status": ActionStatus.CANCELLED,
                     "cancel_reason": "the lead no longer exists",
                     "updated_at": now(),
                 },
@@ -294,7 +295,7 @@ def _deliver_one(
                 session,
                 action_id=action_id,
                 values={
-                    "status": "cancelled",
+                    "status": ActionStatus.CANCELLED,
                     "cancel_reason": verdict.reason[:200],
                     "updated_at": now(),
                 },
@@ -305,7 +306,7 @@ def _deliver_one(
                 session,
                 action_id=action_id,
                 values={
-                    "status": "scheduled",
+                    "status": ActionStatus.SCHEDULED,
                     "due_at": verdict.until,
                     "deferrals": row.deferrals + 1,
                     "claimed_by": None,
@@ -322,7 +323,9 @@ def _deliver_one(
             send_error = None
             # Committed before the send: after a crash this row says "may have gone out".
             repo.update_action(
-                session, action_id=action_id, values={"status": "sending", "updated_at": now()}
+                session,
+                action_id=action_id,
+                values={"status": ActionStatus.SENDING, "updated_at": now()},
             )
     if send_error is None:
         try:
@@ -340,7 +343,7 @@ def _deliver_one(
             return
         if outage is not None:
             outage.recovered()
-        done = "open" if row.kind == "task" else "sent"
+        done = ActionStatus.OPEN if row.kind == "task" else ActionStatus.SENT
         repo.update_action(
             session,
             action_id=action_id,
@@ -376,7 +379,7 @@ def _reschedule(
 ) -> None:
     """The destination is down: try again in `wait_s`, when it is next tried; not an attempt."""
     values: dict[str, Any] = {
-        "status": "scheduled",
+        "status": ActionStatus.SCHEDULED,
         "due_at": now + timedelta(seconds=wait_s),
         "claimed_by": None,
         "claimed_at": None,
@@ -392,7 +395,7 @@ def _record_failure(
 ) -> None:
     attempts = row.attempts + 1
     if error.permanent or attempts >= settings.actions_max_attempts:
-        values: dict[str, Any] = {"status": "failed"}
+        values: dict[str, Any] = {"status": ActionStatus.FAILED}
         log.warning(
             "action %s (%s) failed for good: %s",
             row.id,
@@ -403,7 +406,7 @@ def _record_failure(
     else:
         retry = _backoff(attempts, base_s=settings.actions_retry_base_s)
         values = {
-            "status": "scheduled",
+            "status": ActionStatus.SCHEDULED,
             "due_at": now + timedelta(seconds=retry),
             "claimed_by": None,
             "claimed_at": None,
@@ -418,7 +421,7 @@ def _record_failure(
 def _check_sla(session: Session, *, row: Row, config: RoutingConfig, now: datetime) -> None:
     """At the SLA deadline: a lead not contacted yet is a breach, escalated as configured."""
     assignment = repo.get_assignment(session, assignment_id=int(row.payload["assignment_id"]))
-    done = {"status": "sent", "sent_at": now, "updated_at": now}
+    done = {"status": ActionStatus.SENT, "sent_at": now, "updated_at": now}
     if assignment is None or not assignment.current or assignment.contacted_at is not None:
         repo.update_action(session, action_id=row.id, values={**done, "cancel_reason": "met"})
         return

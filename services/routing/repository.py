@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.routing.domain.actions import IN_FLIGHT, ActionStatus
 from shared.db import AutoId, TZDateTime, metadata
 
 assignments = Table(
@@ -376,7 +377,7 @@ def claim_due(session: Session, *, now: datetime, worker: str, limit: int) -> li
     SKIP LOCKED so concurrent workers never claim the same one; SQLite serialises writers."""
     query = (
         select(actions.c.id)
-        .where(actions.c.status == "scheduled", actions.c.due_at <= now)
+        .where(actions.c.status == ActionStatus.SCHEDULED, actions.c.due_at <= now)
         .order_by(actions.c.due_at)
         .limit(limit)
     )
@@ -387,8 +388,8 @@ def claim_due(session: Session, *, now: datetime, worker: str, limit: int) -> li
         return []
     session.execute(
         update(actions)
-        .where(actions.c.id.in_(ids), actions.c.status == "scheduled")
-        .values(status="claimed", claimed_by=worker, claimed_at=now, updated_at=now)
+        .where(actions.c.id.in_(ids), actions.c.status == ActionStatus.SCHEDULED)
+        .values(status=ActionStatus.CLAIMED, claimed_by=worker, claimed_at=now, updated_at=now)
     )
     return list(
         session.execute(
@@ -401,7 +402,9 @@ def claimed_by(session: Session, *, worker: str) -> list[Row]:
     """Actions this worker claimed and has not started sending (a pass it broke off)."""
     return list(
         session.execute(
-            select(actions).where(actions.c.status == "claimed", actions.c.claimed_by == worker)
+            select(actions).where(
+                actions.c.status == ActionStatus.CLAIMED, actions.c.claimed_by == worker
+            )
         )
     )
 
@@ -410,9 +413,7 @@ def stale_claims(session: Session, *, before: datetime) -> list[Row]:
     """Actions claimed (or being sent) before `before` and never recorded: their worker died."""
     return list(
         session.execute(
-            select(actions).where(
-                actions.c.status.in_(["claimed", "sending"]), actions.c.claimed_at < before
-            )
+            select(actions).where(actions.c.status.in_(IN_FLIGHT), actions.c.claimed_at < before)
         )
     )
 
@@ -421,7 +422,7 @@ def last_marketing_sent_at(session: Session, *, lead_id: str) -> datetime | None
     """When the lead was last sent a marketing email."""
     return session.execute(
         select(func.max(actions.c.sent_at)).where(
-            actions.c.lead_id == lead_id, actions.c.marketing, actions.c.status == "sent"
+            actions.c.lead_id == lead_id, actions.c.marketing, actions.c.status == ActionStatus.SENT
         )
     ).scalar_one_or_none()
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.routing import repository as repo
 from services.routing.domain import playbooks as pb
+from services.routing.domain.actions import CANCELLABLE, ActionStatus
 from services.routing.domain.config import ConfigError, RoutingConfig, parse_config
 from services.routing.domain.rules import (
     RoutingDecision,
@@ -170,7 +171,7 @@ def new_action_row(
         "kind": action.kind,
         "playbook": action.playbook,
         "idempotency_key": action.idempotency_key,
-        "status": "scheduled",
+        "status": ActionStatus.SCHEDULED,
         "due_at": action.due_at,
         "attempts": 0,
         "deferrals": 0,
@@ -369,13 +370,13 @@ def cancel_action(session: Session, *, action_id: str, now: datetime) -> dict[st
     row = repo.get_action(session, action_id=action_id)
     if row is None:
         return None
-    if row.status not in ("scheduled", "open"):
+    if row.status not in CANCELLABLE:
         raise ValueError(f"the action is {row.status} and can no longer be cancelled")
     repo.update_action(
         session,
         action_id=action_id,
         values={
-            "status": "cancelled",
+            "status": ActionStatus.CANCELLED,
             "cancel_reason": "cancelled through the API",
             "updated_at": now,
         },

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.routing.domain.actions import ActionStatus
 from services.routing.domain.config import PlaybooksConfig, TeamConfig
 from services.routing.domain.rules import at_least, is_regression
 
@@ -123,10 +124,10 @@ def _abandoned_cart(
     carts = [a for a in history if a.playbook == ABANDONED_CART]
     if touch is not None and touch.type == ORDER_TYPE:
         for a in carts:
-            if a.status == "scheduled":
+            if a.status == ActionStatus.SCHEDULED:
                 plan.cancel.append((a.id, f"ordered: {touch.event_id}"))
         for a in history:
-            if a.playbook == CART_REMINDER and a.status == "scheduled":
+            if a.playbook == CART_REMINDER and a.status == ActionStatus.SCHEDULED:
                 plan.cancel.append((a.id, f"ordered: {touch.event_id}"))
         return plan
     if (
@@ -141,11 +142,14 @@ def _abandoned_cart(
     # The order may have been processed before this cart event: then there is nothing to chase.
     if any(o.cart_id() == cart_id or o.occurred_at >= touch.occurred_at for o in orders):
         return plan
-    if any(cart_id in a.payload.get("cart_ids", []) and a.status != "scheduled" for a in carts):
+    if any(
+        cart_id in a.payload.get("cart_ids", []) and a.status != ActionStatus.SCHEDULED
+        for a in carts
+    ):
         return plan  # one email per cart
     cart = dict(touch.properties["cart"])
     due = touch.occurred_at + timedelta(seconds=cfg.abandoned_cart.delay_s)
-    pending = next((a for a in carts if a.status == "scheduled"), None)
+    pending = next((a for a in carts if a.status == ActionStatus.SCHEDULED), None)
     if pending is not None:
         # Carts of one lead merge into the pending email; its clock restarts with this one.
         payload = dict(pending.payload)
@@ -227,7 +231,7 @@ def plan_change(
             plan.cancel += [
                 (a.id, f"trial activated: {touch.event_id}")
                 for a in history
-                if a.playbook == TRIAL_NUDGE and a.status == "scheduled"
+                if a.playbook == TRIAL_NUDGE and a.status == ActionStatus.SCHEDULED
             ]
     move = change.qualification_move
     if config.sales_alert.enabled and move is not None and move[1] == "sql" and move[0] != "sql":
