@@ -18,6 +18,7 @@ from services.routing import repository as routing_repository
 from services.routing.domain.config import RoutingConfig
 from services.routing.domain.facts import facts_of
 from services.routing.domain.rules import explain_rules, route
+from services.routing.domain.triggers import TRIGGERS, why_not_fired
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_account
 from services.scoring.batch import rescore_leads
@@ -485,16 +486,9 @@ def _trace_playbooks(
     """What each playbook did for the lead, and for one that did nothing, why not."""
     actions = routing_repository.actions_of_lead(session, lead_id=row.id)
     suppressed = routing_repository.is_suppressed(session, lead_id=row.id)
-    playbooks = routing.playbooks
-    triggers = {
-        "abandoned_cart": ({"cart_add", "checkout_started"}, playbooks.abandoned_cart.enabled),
-        "event_followup": ({"webinar_attended"}, playbooks.event_followup.enabled),
-        "trial_nudge": ({"trial_started"}, playbooks.trial_nudge.enabled),
-        "sales_alert": (set(), playbooks.sales_alert.enabled),
-        "stage_regression": (set(), playbooks.stage_regression_alert.enabled),
-    }
     result = []
-    for name, (types, enabled) in triggers.items():
+    for trigger in TRIGGERS:
+        name = trigger.playbook
         mine = [a for a in actions if a.playbook == name]
         if mine:
             for a in mine:
@@ -508,31 +502,13 @@ def _trace_playbooks(
                     }
                 )
             continue
-        if not enabled:
-            why = "the playbook is disabled in the routing config"
-        elif name == "sales_alert":
-            why = (
-                "the lead has not become sql"
-                if row.qualification != "sql"
-                else ("the lead was sql before its last change")
-            )
-        elif name == "stage_regression":
-            why = "the lead's funnel stage has not moved back"
-        elif not any(t.type in types for t in history):
-            why = f"no {' or '.join(sorted(types))} touch"
-        elif not row.email:
-            why = "the lead has no email address"
-        elif name == "abandoned_cart" and not any(
-            isinstance(t.properties.get("cart"), dict) and t.properties["cart"].get("id")
-            for t in history
-            if t.type in types
-        ):
-            why = "the cart touches carry no cart id"
-        elif name == "abandoned_cart" and any(t.type == "order_completed" for t in history):
-            why = "the lead ordered before the cart email was planned"
-        else:
-            why = "not planned (see the lead's timeline)"
-        if suppressed and name != "sales_alert":
-            why += "; the lead is unsubscribed from marketing email"
+        why = why_not_fired(
+            trigger,
+            config=routing.playbooks,
+            qualification=row.qualification,
+            email=row.email,
+            history=history,
+            suppressed=suppressed,
+        )
         result.append({"playbook": name, "fired": False, "reason": why})
     return result

@@ -15,12 +15,20 @@ from typing import Any
 from services.routing.domain.actions import ActionStatus
 from services.routing.domain.config import PlaybooksConfig, TeamConfig
 from services.routing.domain.rules import at_least, is_regression
+from services.routing.domain.triggers import (
+    ABANDONED_CART,
+    CART_TYPES,
+    EVENT_FOLLOWUP,
+    ORDER_TYPE,
+    SALES_ALERT,
+    STAGE_REGRESSION,
+    TRIAL_NUDGE,
+    TRIAL_TYPES,
+    WEBINAR_TYPES,
+)
 
-ABANDONED_CART, CART_REMINDER = "abandoned_cart", "cart_reminder"
-EVENT_FOLLOWUP, EVENT_TASK = "event_followup", "event_task"
-TRIAL_NUDGE, SALES_ALERT, STAGE_REGRESSION = "trial_nudge", "sales_alert", "stage_regression"
-CART_TYPES = frozenset({"cart_add", "checkout_started"})
-ORDER_TYPE = "order_completed"
+# The playbooks and the touches that fire them are in triggers.py (trace reads them there too).
+CART_REMINDER, EVENT_TASK = "cart_reminder", "event_task"
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,7 @@ def plan_change(
     """The actions a lead change calls for under the playbooks."""
     plan = _abandoned_cart(change, history, orders, config)
     touch, lead = change.touch, change.lead
-    if touch is not None and touch.type == "webinar_attended" and config.event_followup.enabled:
+    if touch is not None and touch.type in WEBINAR_TYPES and config.event_followup.enabled:
         if lead.email:
             plan.schedule.append(
                 NewAction(
@@ -213,7 +221,7 @@ def plan_change(
                 )
             )
     if touch is not None and config.trial_nudge.enabled:
-        if touch.type == "trial_started" and lead.email:
+        if touch.type in TRIAL_TYPES and lead.email:
             plan.schedule.append(
                 NewAction(
                     kind="email",
