@@ -16,6 +16,7 @@ test: $(TEST_STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
@@ -36,7 +37,7 @@ constraints: $(TEST_STAMP)
 	mv constraints.new constraints.txt
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -8,10 +8,11 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import JSON, Column, String, Table, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -116,7 +117,7 @@ def list_keys(session: Session) -> list[KeyInfo]:
             name=r.name,
             hint=r.hint,
             scopes=list(r.scopes),
-            created_at=as_utc(r.created_at),  # type: ignore[arg-type]
+            created_at=as_utc(r.created_at),  # type: ignore[arg-type]  # column is NOT NULL
             revoked_at=as_utc(r.revoked_at),
         )
         for r in rows
@@ -125,10 +126,14 @@ def list_keys(session: Session) -> list[KeyInfo]:
 
 def revoke_key(session: Session, *, name: str) -> None:
     """Revoke the key named `name`; raises if there is no such active key."""
-    result = session.execute(
-        update(api_keys)
-        .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+    # An UPDATE gives a CursorResult (with rowcount); Session.execute is typed as any Result.
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(api_keys)
+            .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        ),
     )
     if result.rowcount == 0:
         raise ApiKeyError(f"no active key named {name!r}")
@@ -188,6 +193,7 @@ async def authenticate(request: Request, resources: Resources) -> Principal:
         with resources.sessions() as session:
             return find_principal(session, key=key)
 
+    principal: Principal | None  # key_cache is TTLCache[Any]: shared.http can't import us
     hit, principal = resources.key_cache.cached(digest)
     if not hit:
         try:

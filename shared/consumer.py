@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
@@ -392,7 +393,7 @@ class ConsumerLoop:
             context["lead_id"] = lead_id
         return context
 
-    def _process_batch(self, records: Sequence[Record]) -> BaseException | bool | None:
+    def _process_batch(self, records: Sequence[Record]) -> BaseException | Literal[False] | None:
         """Hand the whole batch to the batch handler: None when it is durable, the exception
         when a dependency is down, False when it failed on its records (nothing kept)."""
         assert self.batch_handler is not None

@@ -194,7 +194,8 @@ def dead_letter_reason(exc: BaseException | None) -> str:
 
 def backoff_s(attempt: int, *, base_s: float, cap_s: float) -> float:
     """Capped exponential backoff before retry number `attempt` (1, 2, ...)."""
-    return min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    factor: int = 2 ** max(0, attempt - 1)  # typeshed: int ** int is Any (negative powers)
+    return min(cap_s, base_s * factor)
 
 
 class Outage:

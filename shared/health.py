@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from shared.consumer import ConsumerLoop
 from shared.db import MigrationsOutOfDate, check_migrations
 from shared.http import ResourcesDep
 from shared.kafka import broker_reachable
@@ -55,6 +56,11 @@ def _check(name: str, probe: Callable[[], str | None]) -> dict[str, Any]:
     return {"name": name, "ok": problem is None, **({"error": problem} if problem else {})}
 
 
+def _consumer_probe(loop: ConsumerLoop) -> Callable[[], str | None]:
+    """A probe naming what keeps `loop` from working (None when it works)."""
+    return lambda: "; ".join(loop.problems()) or None
+
+
 @router.get(
     "/readyz",
     summary="Broker, database, migrations and consumers are ready",
@@ -94,9 +100,7 @@ def readyz(resources: ResourcesDep) -> JSONResponse:
         broker_check,
     ]
     for loop in resources.consumers:
-        checks.append(
-            _check(f"consumer:{loop.name}", lambda loop=loop: "; ".join(loop.problems()) or None)
-        )
+        checks.append(_check(f"consumer:{loop.name}", _consumer_probe(loop)))
     ready = all(c["ok"] for c in checks)
     # Background workers waiting out an outage (an SMTP server, a webhook receiver): named,
     # but the process still takes and handles events, so it stays ready.

@@ -237,7 +237,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # Registered by class, so Starlette answers them without re-raising (a 500 handler's
     # exception is re-raised to the server, which logs it as a crash).
     for kind in DEPENDENCY_ERRORS:
-        app.add_exception_handler(kind, _dependency_error)  # type: ignore[arg-type]
+        app.add_exception_handler(kind, _dependency_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -300,7 +300,8 @@ class BodyLimitMiddleware:
 
 async def get_resources(request: Request) -> Resources:
     """The process resources the app was started with."""
-    return request.app.state.resources
+    resources: Resources = request.app.state.resources  # app.state is untyped
+    return resources
 
 
 def get_settings_dep(resources: Annotated[Resources, Depends(get_resources)]) -> Settings:

@@ -218,7 +218,7 @@ class AsyncProducer:
         None when the producer has another partitioner: it then chooses."""
         if type(self._producer.config.get("partitioner")) is not DefaultPartitioner:
             return None
-        partitions = sorted(self._producer.partitions_for(topic))
+        partitions: list[int] = sorted(self._producer.partitions_for(topic))
         count, hashes = len(partitions), self._key_hashes
         if len(hashes) > self.KEY_HASHES_MAX:
             hashes.clear()

@@ -4,7 +4,7 @@ the dashboard show (read from scoring's and routing's tables, in the one schema)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Column,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,7 +52,9 @@ def _at(dlq_topic: str, partition: int, offset: int) -> Any:
     )
 
 
-def replays(session: Session, *, dlq_topic: str | None = None) -> dict[tuple[str, int, int], Row]:
+def replays(
+    session: Session, *, dlq_topic: str | None = None
+) -> dict[tuple[str, int, int], Row[*tuple[Any, ...]]]:
     """Replay rows by (dlq topic, partition, offset)."""
     query = select(dlq_replays)
     if dlq_topic is not None:
@@ -89,14 +92,18 @@ def claim_replay(
         pass
     # A claim whose replayer died before recording the outcome may be taken again: the
     # consumers deduplicate by event id, so a second publish has no second effect.
-    taken = session.execute(
-        update(dlq_replays)
-        .where(
-            _at(dlq_topic, partition, offset),
-            dlq_replays.c.status == "replaying",
-            dlq_replays.c.claimed_at < stale_before,
-        )
-        .values(claimed_at=now)
+    # An UPDATE gives a CursorResult (with rowcount); Session.execute is typed as any Result.
+    taken = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(dlq_replays)
+            .where(
+                _at(dlq_topic, partition, offset),
+                dlq_replays.c.status == "replaying",
+                dlq_replays.c.claimed_at < stale_before,
+            )
+            .values(claimed_at=now)
+        ),
     )
     return taken.rowcount == 1
 

@@ -480,8 +480,8 @@ def runtime_registry(
     and outages always, actions and SLA breaches with routing, leads per qualification with
     scoring. `outages` may still grow after this call (workers started later)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_MonitorCollector(monitor))  # type: ignore[arg-type]
-    registry.register(_OutageCollector(consumers, outages))  # type: ignore[arg-type]
+    registry.register(_MonitorCollector(monitor))
+    registry.register(_OutageCollector(consumers, outages))
     ttl = settings.metrics_db_cache_s
     if "routing" in services:
         registry.register(metrics.CachedCollector(lambda: _routing_families(sessions), ttl_s=ttl))

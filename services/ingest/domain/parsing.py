@@ -267,8 +267,8 @@ def encode_envelope(env: TouchEnvelope, *, max_bytes: int | None = None) -> byte
         bad = _bad_value(dumped, "", 1)
         if bad:
             raise refuse(*bad) from None
-        field = _bad_text(dumped, "", nul=False) or "a field"
-        raise refuse(field, "is not valid Unicode (a lone surrogate)") from None
+        where = _bad_text(dumped, "", nul=False) or "a field"
+        raise refuse(where, "is not valid Unicode (a lone surrogate)") from None
     # The escape only appears in the JSON when some text holds a NUL (or, rarely, when a text
     # spells out a backslash and "u0000").
     if b"\\u0000" in data:

@@ -32,7 +32,8 @@ def _money_currency(line: dict[str, Any]) -> str | None:
     for key in ("line_price_set", "price_set", "original_line_price_set"):
         money = (line.get(key) or {}).get("shop_money") if isinstance(line.get(key), dict) else None
         if isinstance(money, dict) and money.get("currency_code"):
-            return money["currency_code"]
+            currency: str = money["currency_code"]  # Shopify's ISO 4217 code
+            return currency
     return None
 
 
@@ -60,6 +61,7 @@ def _items(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _cart(topic: str, payload: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
     """The native `properties.cart` of a cart, checkout or order."""
+    value: float | None
     if topic.startswith("carts/"):
         cart_id = payload.get("token") or payload.get("id")
         value = sum(

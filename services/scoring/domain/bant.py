@@ -29,7 +29,8 @@ def decayed(points: float, *, at: datetime | None, now: datetime, half_life_days
     if at is None:
         return round(points)
     age_days = max(0.0, (now - at).total_seconds() / 86_400)
-    return round(points * 0.5 ** (age_days / half_life_days))
+    kept: float = 0.5 ** (age_days / half_life_days)  # typeshed: float ** float is Any
+    return round(points * kept)
 
 
 def _answer(value: Any) -> str:
@@ -44,7 +45,7 @@ def _cart_value(touch: Touch) -> float | None:
     if not isinstance(cart, dict):
         return None
     try:
-        return float(cart.get("value"))  # type: ignore[arg-type]
+        return float(cart.get("value"))  # type: ignore[arg-type]  # None: TypeError, caught
     except (TypeError, ValueError):
         return None
 
@@ -209,8 +210,10 @@ def bant_at(*, model: ScoringModel, persona: Persona, memory: RuleMemory, now: d
             )
     for declared in model.declared:
         found[declared.dimension] += _declared(declared, memory.answers.get(declared.name), now)
-    for rule in model.rules:
-        found[rule.dimension] += _behaviour(rule, memory.matches.get(rule.name, ()), now)
+    for behaviour in model.rules:
+        found[behaviour.dimension] += _behaviour(
+            behaviour, memory.matches.get(behaviour.name, ()), now
+        )
     return Bant(
         **{
             name: _dimension(evidence, threshold=model.met_threshold(name))

@@ -154,6 +154,7 @@ def from_json(data: dict[str, Any] | None, *, model: ScoringModel) -> LeadState 
     another model (or shape), so the history must be replayed."""
     if not data or data.get("v") != 1 or data.get("model") != model.version:
         return None
+    # The ignores: _seen is None only for a null, and to_json never stores a null Seen here.
     memory = RuleMemory(
         matches={k: [_seen(s) for s in v] for k, v in data["matches"].items()},  # type: ignore[misc]
         answers={k: (_seen(s), text) for k, (s, text) in data["answers"].items()},  # type: ignore[misc]

@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from services.scoring.domain.bant import firmographic_matches
 from services.scoring.domain.model import Assessment, Bant, Persona, Touch, Transition
-from services.scoring.domain.scoring_model import DEFAULT_DIMENSION, ScoringModel
+from services.scoring.domain.scoring_model import DEFAULT_DIMENSION, DimensionName, ScoringModel
 from shared.domain import Qualification
 
 
 def overall_score(bant: Bant, *, model: ScoringModel) -> int:
     """The weighted mean of the four BANT scores, 0-100."""
     weights = {
-        name: model.dimensions.get(name, DEFAULT_DIMENSION).weight  # type: ignore[call-overload]
-        for name in bant.dimensions()
+        name: model.dimensions.get(cast(DimensionName, name), DEFAULT_DIMENSION).weight
+        for name in bant.dimensions()  # the four DimensionNames
     }
     total = sum(weights.values())
     if total == 0:

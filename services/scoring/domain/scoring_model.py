@@ -4,7 +4,7 @@ a versioned TOML file and checked before anything is scored with it."""
 from __future__ import annotations
 
 import tomllib
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -191,7 +191,12 @@ class ScoringModel(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> ScoringModel:
         """Rule names are unique and every stage named is a real stage of its track."""
-        names = [r.name for r in (*self.rules, *self.declared, *self.firmographics)]
+        every: tuple[BehaviourRule | DeclaredRule | FirmographicRule, ...] = (
+            *self.rules,
+            *self.declared,
+            *self.firmographics,
+        )
+        names = [r.name for r in every]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"rules: rule names must be unique; repeated: {', '.join(duplicates)}")
@@ -207,7 +212,9 @@ class ScoringModel(_Strict):
 
     def met_threshold(self, dimension: str) -> int:
         """The score at which `dimension` counts as met."""
-        return self.dimensions.get(dimension, DEFAULT_DIMENSION).met_threshold  # type: ignore[call-overload]
+        # Any other name is simply not a key: it gets the default.
+        found = self.dimensions.get(cast(DimensionName, dimension), DEFAULT_DIMENSION)
+        return found.met_threshold
 
     def funnel_stage(self, name: str) -> FunnelStage:
         """A funnel stage by name."""

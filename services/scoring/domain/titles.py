@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 
 class Seniority(StrEnum):
@@ -442,7 +443,7 @@ def _build_lexicon() -> tuple[dict[tuple[str, ...], _Signal], dict[str, _Signal]
         for phrase in phrases:
             stem = phrase.removesuffix("*")
             key: str | tuple[str, ...] = stem if stem != phrase else tuple(phrase.split())
-            table: dict = stems if stem != phrase else exact
+            table: dict[Any, _Signal] = stems if stem != phrase else exact
             # A phrase listed twice would silently take whichever signal came last.
             if key in table:
                 raise ValueError(f"title phrase {phrase!r} is listed twice")

@@ -76,18 +76,18 @@ def trace_scoring(
             f"answered {declared.field!r} = {newest.properties[declared.field]!r} in "
             f"{newest.event_id}",
         )
-    for rule in model.rules:
-        typed = [t for t in touches if t.type in rule.events]
-        matching = [t for t in typed if rule_matches(rule, t)]
+    for behaviour in model.rules:
+        typed = [t for t in touches if t.type in behaviour.events]
+        matching = [t for t in typed if rule_matches(behaviour, t)]
         if not typed:
-            reason, matched = f"no touch of type {', '.join(rule.events)}", False
+            reason, matched = f"no touch of type {', '.join(behaviour.events)}", False
         elif not matching:
             filters = [
                 name
                 for name, on in (
-                    ("url_contains", rule.url_contains),
-                    ("topics", rule.topics),
-                    ("min_cart_value", rule.min_cart_value),
+                    ("url_contains", behaviour.url_contains),
+                    ("topics", behaviour.topics),
+                    ("min_cart_value", behaviour.min_cart_value),
                 )
                 if on
             ]
@@ -98,12 +98,15 @@ def trace_scoring(
         else:
             newest = max(matching, key=lambda t: (t.occurred_at, t.event_id))
             left = decayed(
-                rule.points, at=newest.occurred_at, now=now, half_life_days=rule.half_life_days
+                behaviour.points,
+                at=newest.occurred_at,
+                now=now,
+                half_life_days=behaviour.half_life_days,
             )
             matched = left > 0
             reason = (
                 f"{len(matching)} matching touch(es), newest {newest.event_id} worth "
                 f"{left:+d} now" + ("" if matched else " (decayed away)")
             )
-        add(rule.name, "behaviour", rule.dimension, matched, reason)
+        add(behaviour.name, "behaviour", behaviour.dimension, matched, reason)
     return entries
