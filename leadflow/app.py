@@ -10,7 +10,7 @@ from services.ingest.api import METRIC_SOURCES
 from services.ingest.api import router as ingest_router
 from services.ingest.fastpath import NativeEventFastPath
 from services.routing.api import router as routing_router
-from services.scoring.api import accounts_router
+from services.scoring.accounts_api import router as accounts_router
 from services.scoring.api import router as scoring_router
 from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers

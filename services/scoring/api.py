@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import hashlib
 import io
@@ -14,19 +12,18 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from services.scoring import repository as repo
 from services.scoring import service
-from services.scoring.domain.accounts import CommitteeFunction, Involvement
-from shared.auth import LeadsReader, LeadsWriter
+from services.scoring.cursors import bad_cursor, decode_cursor, encode_cursor
+from shared.auth import LeadsReader
 from shared.domain import FunnelStage, JourneyStage, Qualification
 from shared.events import normalize_email, utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
 from shared.schemas import (
     KEYED,
     STORABLE_TEXT,
-    WITH_BODY,
     UtcDateTime,
     error_responses,
     utc_time,
@@ -36,37 +33,6 @@ router = APIRouter(tags=["leads"])
 
 # Path parameters matched against stored text.
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
-Domain = Annotated[str, Path(pattern=STORABLE_TEXT)]
-
-
-def bad_cursor(why: str = "not a cursor this API issued") -> ApiError:
-    """The 400 for a cursor this API did not issue (or issued for another listing)."""
-    return ApiError(
-        400, "bad_cursor", f"cursor: {why}", details=[{"field": "cursor", "error": why}]
-    )
-
-
-def encode_cursor(*parts: Any) -> str:
-    """An opaque cursor holding the position after which the next page starts."""
-    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, *, size: int) -> list[Any]:
-    """The position a cursor holds (`size` parts); 400 for a cursor we did not issue."""
-    try:
-        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        raise bad_cursor() from None
-    if not isinstance(parts, list) or len(parts) != size or not all(map(_scalar, parts)):
-        raise bad_cursor()
-    return parts
-
-
-def _scalar(part: Any) -> bool:
-    """True for what our cursors hold: text a database can compare (no NUL), numbers, null."""
-    if isinstance(part, str):
-        return "\x00" not in part
-    return part is None or isinstance(part, int | float)
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
@@ -442,42 +408,6 @@ def lead_timeline(
     return {"items": items, "next_cursor": encode_cursor(*last) if last else None}
 
 
-accounts_router = APIRouter(tags=["accounts"])
-
-
-class MemberOverride(BaseModel):
-    """A hand-set place in the buying committee; null clears that part of the override."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    involvement: Involvement | None = None
-    function: CommitteeFunction | None = None
-
-
-@accounts_router.get(
-    "/v1/accounts",
-    summary="Accounts, a page at a time",
-    responses=error_responses(*KEYED, 400, 422),
-)
-def list_accounts(
-    session: SessionDep,
-    _principal: LeadsReader,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:
-    """Accounts in domain order with their committee, BANT and stages."""
-    after = decode_cursor(cursor, size=1)[0] if cursor else None
-    if cursor and not isinstance(after, str):
-        raise bad_cursor()
-    rows = repo.list_accounts(session, after=after, limit=limit + 1)
-    page, more = rows[:limit], len(rows) > limit
-    items = [service.account_view(session, domain=r.domain) for r in page]
-    return {
-        "items": items,
-        "next_cursor": encode_cursor(page[-1].domain) if more and page else None,
-    }
-
-
 FUNNEL_WINDOW = timedelta(days=90)  # the funnel's default span, up to `to`
 
 
@@ -541,43 +471,3 @@ def funnel(
             details=[{"field": "from", "error": "must be before to"}],
         )
     return service.funnel_report(session, since=since, until=until, team=team)
-
-
-@accounts_router.get(
-    "/v1/accounts/{domain}",
-    summary="An account and its buying committee",
-    responses=error_responses(*KEYED, 404, 422),
-)
-def get_account(domain: Domain, session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
-    """Members with involvement and function, account BANT and stages; 404 if unknown."""
-    account = service.account_view(session, domain=domain.strip().lower())
-    if account is None:
-        raise ApiError(404, "not_found", f"no account with domain {domain!r}")
-    return account
-
-
-@accounts_router.patch(
-    "/v1/accounts/{domain}/members/{lead_id}",
-    summary="Override a member's involvement or function",
-    responses=error_responses(*KEYED, *WITH_BODY, 404),
-)
-def override_member(
-    domain: Domain,
-    lead_id: LeadId,
-    body: MemberOverride,
-    session: SessionDep,
-    _principal: LeadsWriter,
-) -> dict[str, Any]:
-    """Set what inference got wrong; the account is re-assessed at once (leads:write)."""
-    with session.begin():
-        account = service.override_member(
-            session,
-            domain=domain.strip().lower(),
-            lead_id=lead_id,
-            involvement=body.involvement.value if body.involvement else None,
-            function=body.function.value if body.function else None,
-            now=utcnow(),
-        )
-    if account is None:
-        raise ApiError(404, "not_found", f"lead {lead_id!r} is not a member of {domain!r}")
-    return account
