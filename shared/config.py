@@ -8,10 +8,12 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.durations import Duration
 
 # Kafka's own default. Tansu workaround, for the embedded mode only: Tansu lets a consumer join
 # its group only after about half the session timeout (../shared/design.md), so `leadflow up`
@@ -19,22 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 KAFKA_DEFAULT_SESSION_TIMEOUT_MS = 45_000
 EMBEDDED_SESSION_TIMEOUT_MS = 6_000
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+# `90`, `90s`, `15m`... read as seconds (shared/durations.py, which domains may import too).
 
-
-def parse_duration(value: object) -> object:
-    """Seconds from `90`, `90s`, `15m`, `1h`, `1d` or `250ms`; other types pass to pydantic."""
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match is None:
-            raise ValueError("must be seconds or a number with ms, s, m, h or d (e.g. 90s, 15m)")
-        return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    return value
-
-
-# A length of time in seconds that also reads `15m`-style values from the environment.
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 # Segment track event names and the native types they become; others keep their own name.
 DEFAULT_SEGMENT_EVENT_MAP = {

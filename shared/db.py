@@ -3,7 +3,7 @@ sessions, the migration check, and the tables every consumer shares (dedupe, out
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -22,9 +23,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
+    bindparam,
+    cast,
     create_engine,
     event,
+    func,
+    select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -318,3 +324,15 @@ def check_migrations(engine: Engine) -> None:
         f"the database {engine.url.render_as_string(hide_password=True)} is {state}, "
         f"this code needs {', '.join(sorted(heads))}: run `leadflow db upgrade`"
     )
+
+
+def among(
+    session: Session, column: ColumnElement[Any], values: Iterable[Any]
+) -> ColumnElement[bool]:
+    """`column IN values` for a text column; on PostgreSQL the values travel as one JSON
+    array (one parameter, however many values, so the statement's text stays the same)."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        array = cast(bindparam(None, orjson.dumps(values).decode(), type_=Text), JSON)
+        return column.in_(select(func.json_array_elements_text(array)).scalar_subquery())
+    return column.in_(values)

@@ -31,6 +31,7 @@ from services.routing.domain.rules import (
     sla_seconds,
 )
 from services.routing.service import CONSUMER, as_action, new_action_row
+from services.scoring import public as scoring
 from shared.db import as_utc, mark_processed_many
 from shared.events import LeadChange
 
@@ -138,11 +139,11 @@ def load(
     owners = {lead: Owner(row.team, row.member) for lead, row in stored.items()}
     teams = _teams_assigning(changes, decisions, owners, config)
     return Snapshot(
-        rows=bulk.lead_rows(session, lead_ids=lead_ids),
+        rows=scoring.lead_rows(session, lead_ids=lead_ids),
         owners=owners,
         suppressed=bulk.suppressed_among(session, lead_ids=lead_ids),
         actions=bulk.actions_of_leads(session, lead_ids=lead_ids, playbooks=HISTORY_PLAYBOOKS),
-        orders=bulk.touches_of_leads(session, lead_ids=lead_ids, types=[pb.ORDER_TYPE]),
+        orders=scoring.touches_of_leads(session, lead_ids=lead_ids, types=[pb.ORDER_TYPE]),
         loads=bulk.member_loads(session, teams=teams) if teams else {},
         away=bulk.away_of_teams(session, teams=teams, now=now) if teams else {},
         last=bulk.last_assigned_of_teams(session, teams=teams) if teams else {},

@@ -16,12 +16,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    JSON,
-    ColumnElement,
     Table,
-    Text,
     bindparam,
-    cast,
     func,
     insert,
     or_,
@@ -40,8 +36,7 @@ from services.routing.repository import (
     suppressions,
     team_state,
 )
-from services.scoring import repository as scoring_repo
-from shared.db import insert_ignoring_conflicts
+from shared.db import among, insert_ignoring_conflicts
 
 # What playbooks read of a stored action (services.routing.service.as_action).
 ACTION_COLUMNS = (
@@ -58,16 +53,6 @@ ACTION_COLUMNS = (
 
 def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def _among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
-    """`column IN values` for a text column; on PostgreSQL the values travel as one JSON
-    array (one parameter, however many values)."""
-    values = list(values)
-    if _postgres(session):
-        array = cast(bindparam(None, orjson.dumps(values).decode(), type_=Text), JSON)
-        return column.in_(select(func.json_array_elements_text(array)).scalar_subquery())
-    return column.in_(values)
 
 
 def _insert_rows(
@@ -106,42 +91,11 @@ def _insert_rows(
 # --- loads -----------------------------------------------------------------------------------
 
 
-def lead_rows(session: Session, *, lead_ids: Sequence[str]) -> dict[str, Row]:
-    """What routing reads of each lead that still exists (scoring owns the table)."""
-    leads = scoring_repo.leads
-    rows = session.execute(
-        select(
-            leads.c.id,
-            leads.c.email,
-            leads.c.first_name,
-            leads.c.qualification,
-            leads.c.funnel_stage,
-        ).where(_among(session, leads.c.id, lead_ids))
-    )
-    return {row.id: row for row in rows}
-
-
-def touches_of_leads(
-    session: Session, *, lead_ids: Sequence[str], types: Sequence[str]
-) -> dict[str, list[Row]]:
-    """Each lead's touches of these types in the order they happened (scoring owns the table)."""
-    touches = scoring_repo.touches
-    rows = session.execute(
-        select(touches)
-        .where(_among(session, touches.c.lead_id, lead_ids), touches.c.type.in_(list(types)))
-        .order_by(touches.c.occurred_at, touches.c.event_id)
-    )
-    by_lead: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        by_lead[row.lead_id].append(row)
-    return by_lead
-
-
 def current_owners(session: Session, *, lead_ids: Sequence[str]) -> dict[str, Row]:
     """The current team and member of each lead that has an owner."""
     rows = session.execute(
         select(assignments.c.lead_id, assignments.c.team, assignments.c.member).where(
-            _among(session, assignments.c.lead_id, lead_ids), assignments.c.current
+            among(session, assignments.c.lead_id, lead_ids), assignments.c.current
         )
     )
     return {row.lead_id: row for row in rows}
@@ -153,7 +107,7 @@ def actions_of_leads(
     """Each lead's actions of these playbooks (what playbooks read of them), oldest first."""
     rows = session.execute(
         select(*ACTION_COLUMNS)
-        .where(_among(session, actions.c.lead_id, lead_ids), actions.c.playbook.in_(playbooks))
+        .where(among(session, actions.c.lead_id, lead_ids), actions.c.playbook.in_(playbooks))
         .order_by(actions.c.created_at, actions.c.id)
     )
     by_lead: dict[str, list[Row]] = defaultdict(list)
@@ -164,7 +118,7 @@ def actions_of_leads(
 
 def suppressed_among(session: Session, *, lead_ids: Sequence[str]) -> set[str]:
     """The leads among these that unsubscribed."""
-    query = select(suppressions.c.lead_id).where(_among(session, suppressions.c.lead_id, lead_ids))
+    query = select(suppressions.c.lead_id).where(among(session, suppressions.c.lead_id, lead_ids))
     return set(session.execute(query).scalars())
 
 
@@ -214,7 +168,7 @@ def existing_action_keys(session: Session, *, keys: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     query = select(actions.c.idempotency_key).where(
-        _among(session, actions.c.idempotency_key, wanted)
+        among(session, actions.c.idempotency_key, wanted)
     )
     return set(session.execute(query).scalars())
 
@@ -237,7 +191,7 @@ def replace_assignments(
         return {}
     session.execute(
         update(assignments)
-        .where(_among(session, assignments.c.lead_id, {r["lead_id"] for r in rows}))
+        .where(among(session, assignments.c.lead_id, {r["lead_id"] for r in rows}))
         .where(assignments.c.current)
         .values(current=False)
     )

@@ -30,7 +30,7 @@ from services.routing.senders import (
     send_webhook,
 )
 from services.routing.service import as_action, assign, lead_state, store_action, touches_of
-from services.scoring import repository as scoring_repo
+from services.scoring import public as scoring
 from shared.config import Settings
 from shared.db import as_utc, transaction
 from shared.faults import Dependency, Fault, Outage, classify
@@ -221,7 +221,7 @@ def _prepare(
         if not delivery.webhook_secret:
             raise DeliveryError("LEADFLOW_WEBHOOK_SECRET is not set", permanent=True)
         secret, url = delivery.webhook_secret, (row.payload or {}).get("url")
-        lead = scoring_repo.get_lead(session, lead_id=state.lead_id)
+        lead = scoring.get_lead(session, lead_id=state.lead_id)
         body = {
             "type": (row.payload or {}).get("event", row.playbook),
             "lead_id": state.lead_id,

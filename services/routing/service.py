@@ -23,7 +23,7 @@ from services.routing.domain.rules import (
     pick_member,
     sla_seconds,
 )
-from services.scoring import repository as scoring_repo
+from services.scoring import public as scoring
 from shared import outbox
 from shared.config import Settings, read_toml_setting
 from shared.db import as_utc
@@ -70,7 +70,7 @@ def touches_of(session: Session, *, lead_id: str, types: set[str]) -> list[pb.To
     # Routing reads scoring's touch history (one schema; scoring owns the table).
     return [
         pb.Touch(r.event_id, r.type, as_utc(r.occurred_at), r.properties or {})  # type: ignore[arg-type]
-        for r in scoring_repo.touches_of_types(session, lead_id=lead_id, types=sorted(types))
+        for r in scoring.touches_of_types(session, lead_id=lead_id, types=sorted(types))
     ]
 
 
@@ -88,7 +88,7 @@ def as_action(row: Row) -> pb.Action:
 
 
 def lead_state(session: Session, *, lead_id: str) -> pb.LeadState | None:
-    row = scoring_repo.get_lead(session, lead_id=lead_id)
+    row = scoring.get_lead(session, lead_id=lead_id)
     if row is None:
         return None
     owner = repo.current_assignment(session, lead_id=lead_id)
@@ -218,14 +218,14 @@ def record_feedback(
     now: datetime,
 ) -> bool:
     """Store a sales tool's feedback and queue it as a touch for scoring; False if no lead."""
-    lead = scoring_repo.get_lead(session, lead_id=lead_id)
+    lead = scoring.get_lead(session, lead_id=lead_id)
     if lead is None:
         return False
     repo.add_feedback(session, lead_id=lead_id, kind=kind, reason=reason, by=by, at=now)
     current = repo.current_assignment(session, lead_id=lead_id)
     if kind in ("contacted", "accepted") and current is not None and current.contacted_at is None:
         repo.update_assignment(session, assignment_id=current.id, values={"contacted_at": now})
-    identities = scoring_repo.identities_of(session, lead_ids=[lead_id])[lead_id]
+    identities = scoring.identities_of(session, lead_ids=[lead_id])[lead_id]
     ids = {i.kind: i.value for i in identities}
     who = LeadIn(
         email=lead.email,
@@ -255,7 +255,7 @@ def record_feedback(
 
 def unsubscribe(session: Session, *, lead_id: str, now: datetime) -> bool:
     """Stop marketing email to a lead; False if there is no such lead."""
-    if scoring_repo.get_lead(session, lead_id=lead_id) is None:
+    if scoring.get_lead(session, lead_id=lead_id) is None:
         return False
     repo.suppress(session, lead_id=lead_id, reason="unsubscribe link", at=now)
     return True
@@ -309,7 +309,7 @@ def list_teams(session: Session, *, config: RoutingConfig, now: datetime) -> lis
 def team_queue(session: Session, *, team: str, limit: int) -> list[dict[str, Any]]:
     """The team's current leads, the soonest SLA first."""
     rows = repo.team_queue(session, team=team, limit=limit)
-    leads = {r.lead_id: scoring_repo.get_lead(session, lead_id=r.lead_id) for r in rows}
+    leads = {r.lead_id: scoring.get_lead(session, lead_id=r.lead_id) for r in rows}
     return [
         {
             "lead_id": r.lead_id,

@@ -344,7 +344,7 @@ def trace_lead(
     lead_id: LeadId, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
 ) -> dict[str, Any]:
     """Scoring, routing and playbook rules: matched or not, and the reason for each."""
-    from services.routing.service import config_for
+    from services.routing.public import config_for
 
     traced = service.trace_lead(
         session,

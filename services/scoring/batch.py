@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.routing import repository as routing_repository
+from services.routing import public as routing_public
 from services.scoring import bulk
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_accounts, remember_bant
@@ -375,7 +375,7 @@ class Batch:
         """Move an email-less lead's identities and history into `into` (stored rows: the
         batch was flushed), record the merge, and replay the survivor on its next fold."""
         moved = repo.move_lead_history(self.session, from_lead_id=other, into_lead_id=into)
-        routing_repository.reassign_lead(self.session, from_lead_id=other, into_lead_id=into)
+        routing_public.reassign_lead(self.session, from_lead_id=other, into_lead_id=into)
         repo.record_merge(
             self.session,
             into_lead_id=into,

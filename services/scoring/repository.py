@@ -286,7 +286,7 @@ SORT_COLUMNS = {"id": leads.c.id, "score": leads.c.score, "updated_at": leads.c.
 
 
 def _where(query: Any, f: LeadFilter) -> Any:
-    from services.routing.repository import assignments
+    from services.routing.public import assignments
 
     if f.email is not None:
         query = query.where(

@@ -14,11 +14,15 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from services.routing import repository as routing_repository
-from services.routing.domain.config import RoutingConfig
-from services.routing.domain.facts import facts_of
-from services.routing.domain.rules import explain_rules, route
-from services.routing.domain.triggers import TRIGGERS, why_not_fired
+from services.routing import public as routing_public
+from services.routing.public import (
+    TRIGGERS,
+    RoutingConfig,
+    explain_rules,
+    facts_of,
+    route,
+    why_not_fired,
+)
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_account
 from services.scoring.batch import rescore_leads
@@ -88,7 +92,7 @@ def lead_view(
     if identities is None:
         identities = repo.identities_of(session, lead_ids=[row.id])[row.id]
     if with_owner and owner is None:
-        owner = routing_repository.current_owners(session, lead_ids=[row.id]).get(row.id)
+        owner = routing_public.current_owners(session, lead_ids=[row.id]).get(row.id)
     account = repo.get_account(session, domain=row.account_domain) if row.account_domain else None
     values = row._mapping
     return lead_representation(
@@ -198,7 +202,7 @@ def lead_views(session: Session, *, rows: Sequence[Row]) -> list[dict[str, Any]]
     """The lead representation of many rows with two queries for identities and owners."""
     ids = [r.id for r in rows]
     identities = repo.identities_of(session, lead_ids=ids)
-    owners = routing_repository.current_owners(session, lead_ids=ids)
+    owners = routing_public.current_owners(session, lead_ids=ids)
     return [
         lead_view(
             session, row=r, owner=owners.get(r.id), identities=identities[r.id], with_owner=False
@@ -214,7 +218,7 @@ def funnel_report(
     of those that reached each funnel step went on to the next, the median time spent in each
     step, the same per owning team, and the journey x funnel matrix."""
     cohort = repo.leads_created_between(session, since=since, until=until)
-    owners = routing_repository.current_owners(session, lead_ids=[r.id for r in cohort])
+    owners = routing_public.current_owners(session, lead_ids=[r.id for r in cohort])
     if team is not None:
         cohort = [r for r in cohort if owners.get(r.id) is not None and owners[r.id].team == team]
     history = repo.funnel_history_of(session, lead_ids=[r.id for r in cohort])
@@ -296,7 +300,7 @@ def backtest(
     called as leads are processed.
     """
     ids = repo.lead_ids_active_since(session, since=since)
-    owners = routing_repository.current_owners(session, lead_ids=ids)
+    owners = routing_public.current_owners(session, lead_ids=ids)
     report = BacktestReport(model_version=model.version)
     for done, lead_id in enumerate(ids, start=1):
         row = repo.get_lead(session, lead_id=lead_id)
@@ -403,7 +407,7 @@ def timeline(
                 "seconds_in_previous": h.seconds_in_previous,
             },
         )
-    for act in routing_repository.actions_of_lead(session, lead_id=lead_id):
+    for act in routing_public.actions_of_lead(session, lead_id=lead_id):
         add(
             act.created_at,
             4,
@@ -418,14 +422,14 @@ def timeline(
                 "sent_at": iso(act.sent_at),
             },
         )
-    for fb in routing_repository.feedback_of(session, lead_id=lead_id):
+    for fb in routing_public.feedback_of(session, lead_id=lead_id):
         add(
             fb.at,
             5,
             str(fb.id),
             {"kind": "feedback", "type": fb.kind, "reason": fb.reason, "by": fb.by},
         )
-    for a in routing_repository.assignments_of(session, lead_id=lead_id):
+    for a in routing_public.assignments_of(session, lead_id=lead_id):
         add(
             a.assigned_at,
             3,
@@ -484,8 +488,8 @@ def _trace_playbooks(
     session: Session, *, row: Row, history: Sequence[Touch], routing: RoutingConfig
 ) -> list[dict[str, Any]]:
     """What each playbook did for the lead, and for one that did nothing, why not."""
-    actions = routing_repository.actions_of_lead(session, lead_id=row.id)
-    suppressed = routing_repository.is_suppressed(session, lead_id=row.id)
+    actions = routing_public.actions_of_lead(session, lead_id=row.id)
+    suppressed = routing_public.is_suppressed(session, lead_id=row.id)
     result = []
     for trigger in TRIGGERS:
         name = trigger.playbook

@@ -19,8 +19,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shared.config import Duration
 from shared.domain import FUNNEL_ORDER, Qualification
+from shared.durations import Duration
 
 QUALIFICATIONS: tuple[str, ...] = tuple(q.value for q in Qualification)
 FUNNEL_STAGES: tuple[str, ...] = tuple(s.value for s in FUNNEL_ORDER)
