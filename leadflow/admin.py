@@ -109,7 +109,8 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
     from services.routing.service import config_for
     from services.scoring.domain.scoring_model import ModelError
-    from services.scoring.service import backtest, load_model
+    from services.scoring.service import load_model
+    from views.backtest import backtest
 
     settings = load_settings()
     try:

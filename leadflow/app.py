@@ -16,6 +16,7 @@ from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
 from shared.metrics import RequestCounter
 from shared.ops.api import router as ops_router
+from views.api import router as views_router
 
 ROUTERS = {"ingest": ingest_router, "scoring": scoring_router, "routing": routing_router}
 
@@ -44,6 +45,7 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
         app.include_router(ROUTERS[name])
         if name == "scoring":
             app.include_router(accounts_router)
+            app.include_router(views_router)
     if "ingest" in services:
         # Outermost, so answers of the body limit and the error handlers are counted too.
         app.add_middleware(RequestCounter, paths=METRIC_SOURCES)

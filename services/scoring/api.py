@@ -336,29 +336,6 @@ def get_lead(
 
 
 @router.get(
-    "/v1/leads/{lead_id}/trace",
-    summary="Which rules matched the lead, and why not",
-    responses=error_responses(*KEYED, 404, 422),
-)
-def trace_lead(
-    lead_id: LeadId, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
-) -> dict[str, Any]:
-    """Scoring, routing and playbook rules: matched or not, and the reason for each."""
-    from services.routing.public import config_for
-
-    traced = service.trace_lead(
-        session,
-        lead_id=lead_id,
-        model=service.load_model(settings.scoring_model),
-        routing=config_for(settings),
-        now=utcnow(),
-    )
-    if traced is None:
-        raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
-    return traced
-
-
-@router.get(
     "/v1/leads/{lead_id}/explain",
     summary="Why the lead has its score and stages",
     responses=error_responses(*KEYED, 404, 422),

@@ -39,11 +39,12 @@ from services.scoring.shapes import (
     lead_snapshot,
     persona_of,
     persona_values,
+    stage_row,
     touch_of,
 )
 from shared import outbox
 from shared.config import Settings
-from shared.db import insert_many, mark_processed_many
+from shared.db import insert_many
 from shared.events import LeadChange, LeadMoves, TouchEnvelope
 
 CONSUMER = "scoring"
@@ -415,7 +416,7 @@ class Batch:
             },
         )
         stage_rows = [
-            _stage_row(lead_id, m)
+            stage_row(lead_id, m)
             for lead_id, lead in dirty
             for m in in_history_order([*lead.moves, *lead.tail])
         ]
@@ -487,72 +488,3 @@ def _identities(envelope: TouchEnvelope) -> list[tuple[str, str]]:
     pairs = [("email", lead.email)] if lead.email else []
     pairs += [(kind, getattr(lead, kind)) for kind in _IDENTITY_KINDS if getattr(lead, kind)]
     return pairs  # type: ignore[return-value]
-
-
-def _stage_row(lead_id: str, move: Transition) -> dict[str, Any]:
-    return {
-        "lead_id": lead_id,
-        "track": move.track,
-        "from_stage": move.from_stage,
-        "to_stage": move.to_stage,
-        "at": move.at,
-        "cause_event_id": move.cause_event_id,
-        "rule": move.rule,
-        "seconds_in_previous": move.seconds_in_previous,
-    }
-
-
-def score_touches(
-    session: Session,
-    *,
-    envelopes: list[TouchEnvelope],
-    settings: Settings,
-    model: ScoringModel,
-    now: datetime,
-) -> list[LeadChange]:
-    """Store a batch of touches, re-score their leads and queue the lead changes, in the
-    caller's transaction; returns the lead changes (none for repeats and duplicates)."""
-    new = mark_processed_many(
-        session, consumer=CONSUMER, event_ids=[e.event_id for e in envelopes], at=now
-    )
-    todo: list[TouchEnvelope] = []
-    for envelope in envelopes:
-        if envelope.event_id in new:
-            new.discard(envelope.event_id)  # a repeat within the batch counts once
-            todo.append(envelope)
-    batch = Batch(session, settings=settings, model=model, now=now)
-    batch.load_for(todo)
-    for envelope in todo:
-        batch.touch(envelope)
-    batch.flush()
-    return batch.changes
-
-
-def handle_touch(
-    session: Session,
-    *,
-    envelope: TouchEnvelope,
-    settings: Settings,
-    model: ScoringModel,
-    now: datetime,
-) -> LeadChange | None:
-    """Store one touch, re-score its lead and queue the lead change; None for a duplicate."""
-    changes = score_touches(session, envelopes=[envelope], settings=settings, model=model, now=now)
-    return changes[0] if changes else None
-
-
-def rescore_leads(
-    session: Session,
-    *,
-    lead_ids: list[str],
-    settings: Settings,
-    model: ScoringModel,
-    now: datetime,
-) -> int:
-    """Re-assess these leads at `now`, queueing a lead change for each that moved; returns how
-    many moved."""
-    batch = Batch(session, settings=settings, model=model, now=now)
-    batch.load_leads(lead_ids)
-    moved = sum(batch.rescore(lead_id) for lead_id in lead_ids)
-    batch.flush()
-    return moved

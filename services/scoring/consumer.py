@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.scoring.batch import score_touches
+from services.scoring.handlers import score_touches
 from services.scoring.service import load_model, rescore_due
 from shared import outbox
 from shared.config import Settings

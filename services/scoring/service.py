@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -15,35 +15,22 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.routing import public as routing_public
-from services.routing.public import (
-    TRIGGERS,
-    RoutingConfig,
-    explain_rules,
-    facts_of,
-    route,
-    why_not_fired,
-)
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_account
-from services.scoring.batch import rescore_leads
-from services.scoring.domain.backtest import BacktestReport, LeadOutcome
 from services.scoring.domain.explain import explain
-from services.scoring.domain.model import Touch
 from services.scoring.domain.qualification import assess
 from services.scoring.domain.scoring_model import ModelError, ScoringModel, parse_model
-from services.scoring.domain.trace import trace_scoring
+from services.scoring.handlers import rescore_leads
 from services.scoring.shapes import (
     account_of,
     iso,
     lead_representation,
-    lead_snapshot,
     persona_of,
     touch_of,
 )
 from shared.config import Settings, read_toml_setting
 from shared.db import as_utc
 from shared.domain import FunnelStage, JourneyStage
-from shared.events import LeadSnapshot
 
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
@@ -285,69 +272,6 @@ def funnel_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[s
     }
 
 
-def backtest(
-    session: Session,
-    *,
-    model: ScoringModel,
-    routing: RoutingConfig,
-    since: datetime | None,
-    now: datetime,
-    progress: Callable[[int, int], None] | None = None,
-) -> BacktestReport:
-    """Re-score stored histories with `model` and compare with the stored state; writes nothing.
-
-    `since` limits it to leads with a touch at or after that time; `progress(done, total)` is
-    called as leads are processed.
-    """
-    ids = repo.lead_ids_active_since(session, since=since)
-    owners = routing_public.current_owners(session, lead_ids=ids)
-    report = BacktestReport(model_version=model.version)
-    for done, lead_id in enumerate(ids, start=1):
-        row = repo.get_lead(session, lead_id=lead_id)
-        if row is None:
-            continue
-        history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
-        result = assess(model=model, persona=persona_of(row), touches=history, now=now)
-        funnel = result.funnel_stage and result.funnel_stage.value
-        owner = owners.get(lead_id)
-        account = (
-            repo.get_account(session, domain=row.account_domain) if row.account_domain else None
-        )
-        candidate = lead_snapshot(
-            {
-                **row._mapping,
-                "score": result.score,
-                "qualification": result.qualification.value,
-                "funnel_stage": funnel,
-            },
-            account=account_of(row._mapping, account._mapping if account is not None else None),
-        )
-        candidate_team = route(facts_of(candidate), routing).team
-        report.add(
-            LeadOutcome(
-                lead_id=lead_id,
-                email=row.email,
-                current={
-                    "score": row.score,
-                    "qualification": row.qualification,
-                    "funnel_stage": row.funnel_stage,
-                    "journey_stage": row.journey_stage,
-                    "owner_team": owner.team if owner else None,
-                },
-                candidate={
-                    "score": result.score,
-                    "qualification": result.qualification.value,
-                    "funnel_stage": funnel,
-                    "journey_stage": result.journey_stage and result.journey_stage.value,
-                    "owner_team": candidate_team if owner else None,
-                },
-            )
-        )
-        if progress is not None:
-            progress(done, len(ids))
-    return report
-
-
 def timeline(
     session: Session, *, lead_id: str, after: tuple[str, int, str] | None, limit: int
 ) -> tuple[list[dict[str, Any]], tuple[str, int, str] | None] | None:
@@ -448,71 +372,3 @@ def timeline(
     page = entries[:limit]
     more = len(entries) > limit
     return [e[1] for e in page], (page[-1][0] if more and page else None)
-
-
-def trace_lead(
-    session: Session,
-    *,
-    lead_id: str,
-    model: ScoringModel,
-    routing: RoutingConfig,
-    now: datetime,
-) -> dict[str, Any] | None:
-    """Which scoring, routing and playbook rules matched a lead, which did not, and why."""
-    row = repo.get_lead(session, lead_id=lead_id)
-    if row is None:
-        return None
-    history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
-    view = lead_view(session, row=row)
-    routing_rules = [
-        {"rule": name, "matched": matched, "reason": reason}
-        for name, matched, reason in explain_rules(
-            facts_of(LeadSnapshot.model_validate(view)), routing
-        )
-    ]
-    first = next((r["rule"] for r in routing_rules if r["matched"]), None)
-    return {
-        "lead_id": lead_id,
-        "model_version": model.version,
-        "scoring": trace_scoring(model=model, persona=persona_of(row), touches=history, now=now),
-        "routing": {
-            "rules": routing_rules,
-            "decision": first or f"default ({routing.default_team})",
-            "owner": view["owner"],
-        },
-        "playbooks": _trace_playbooks(session, row=row, history=history, routing=routing),
-    }
-
-
-def _trace_playbooks(
-    session: Session, *, row: Row, history: Sequence[Touch], routing: RoutingConfig
-) -> list[dict[str, Any]]:
-    """What each playbook did for the lead, and for one that did nothing, why not."""
-    actions = routing_public.actions_of_lead(session, lead_id=row.id)
-    suppressed = routing_public.is_suppressed(session, lead_id=row.id)
-    result = []
-    for trigger in TRIGGERS:
-        name = trigger.playbook
-        mine = [a for a in actions if a.playbook == name]
-        if mine:
-            for a in mine:
-                result.append(
-                    {
-                        "playbook": name,
-                        "fired": True,
-                        "action_id": a.id,
-                        "status": a.status,
-                        "reason": a.cancel_reason or a.last_error or f"action {a.status}",
-                    }
-                )
-            continue
-        why = why_not_fired(
-            trigger,
-            config=routing.playbooks,
-            qualification=row.qualification,
-            email=row.email,
-            history=history,
-            suppressed=suppressed,
-        )
-        result.append({"playbook": name, "fired": False, "reason": why})
-    return result

@@ -9,7 +9,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from services.scoring.domain.model import Assessment, Bant, Dimension, Evidence, Persona, Touch
+from services.scoring.domain.model import (
+    Assessment,
+    Bant,
+    Dimension,
+    Evidence,
+    Persona,
+    Touch,
+    Transition,
+)
 from shared.db import as_utc
 from shared.events import AccountSnapshot, CompanySnapshot, LeadSnapshot, TouchEnvelope
 
@@ -183,4 +191,18 @@ def lead_representation(
         "last_touch_at": iso(values.get("last_touch_at")),
         "created_at": iso(values.get("created_at")),
         "updated_at": iso(values.get("updated_at")),
+    }
+
+
+def stage_row(lead_id: str, move: Transition) -> dict[str, Any]:
+    """A stage move as a `stage_transitions` row."""
+    return {
+        "lead_id": lead_id,
+        "track": move.track,
+        "from_stage": move.from_stage,
+        "to_stage": move.to_stage,
+        "at": move.at,
+        "cause_event_id": move.cause_event_id,
+        "rule": move.rule,
+        "seconds_in_previous": move.seconds_in_previous,
     }

@@ -12,10 +12,11 @@ import pytest
 
 from leadflow.runtime import Runtime
 from services.routing.service import config_for
-from services.scoring.service import backtest, load_model
+from services.scoring.service import load_model
 from shared.config import Settings
 from shared.events import utcnow
 from tests.conftest import make_key
+from views.backtest import backtest
 
 pytestmark = pytest.mark.integration
 

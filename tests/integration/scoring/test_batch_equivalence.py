@@ -13,7 +13,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from services.scoring.batch import score_touches
+from services.scoring.handlers import score_touches
 from services.scoring.repository import (
     accounts,
     lead_identities,

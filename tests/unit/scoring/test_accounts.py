@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.scoring.domain.accounts import (
-    FREE_MAIL_DOMAINS,
     AccountAssessment,
     CommitteeFunction,
     Involvement,
@@ -18,6 +17,7 @@ from services.scoring.domain.accounts import (
     assess_account,
     committee_function,
 )
+from services.scoring.domain.free_mail import FREE_MAIL_DOMAINS
 from services.scoring.domain.model import Bant, Dimension, Evidence, Touch
 from services.scoring.domain.titles import JobFunction, Seniority, Title
 from shared.domain import FunnelStage, JourneyStage

@@ -1,0 +1,70 @@
+"""Scoring's handlers: a batch of touches in, or leads to re-assess, in the caller's
+transaction. The consumer and the re-score sweep call these; `batch.Batch` does the work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from services.scoring.batch import CONSUMER, Batch
+from services.scoring.domain.scoring_model import ScoringModel
+from shared.config import Settings
+from shared.db import mark_processed_many
+from shared.events import LeadChange, TouchEnvelope
+
+
+def score_touches(
+    session: Session,
+    *,
+    envelopes: list[TouchEnvelope],
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
+) -> list[LeadChange]:
+    """Store a batch of touches, re-score their leads and queue the lead changes, in the
+    caller's transaction; returns the lead changes (none for repeats and duplicates)."""
+    new = mark_processed_many(
+        session, consumer=CONSUMER, event_ids=[e.event_id for e in envelopes], at=now
+    )
+    todo: list[TouchEnvelope] = []
+    for envelope in envelopes:
+        if envelope.event_id in new:
+            new.discard(envelope.event_id)  # a repeat within the batch counts once
+            todo.append(envelope)
+    batch = Batch(session, settings=settings, model=model, now=now)
+    batch.load_for(todo)
+    for envelope in todo:
+        batch.touch(envelope)
+    batch.flush()
+    return batch.changes
+
+
+def handle_touch(
+    session: Session,
+    *,
+    envelope: TouchEnvelope,
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
+) -> LeadChange | None:
+    """Store one touch, re-score its lead and queue the lead change; None for a duplicate."""
+    changes = score_touches(session, envelopes=[envelope], settings=settings, model=model, now=now)
+    return changes[0] if changes else None
+
+
+def rescore_leads(
+    session: Session,
+    *,
+    lead_ids: list[str],
+    settings: Settings,
+    model: ScoringModel,
+    now: datetime,
+) -> int:
+    """Re-assess these leads at `now`, queueing a lead change for each that moved; returns how
+    many moved."""
+    batch = Batch(session, settings=settings, model=model, now=now)
+    batch.load_leads(lead_ids)
+    moved = sum(batch.rescore(lead_id) for lead_id in lead_ids)
+    batch.flush()
+    return moved

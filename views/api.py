@@ -1,0 +1,40 @@
+"""The read side's routes, served with scoring's (`leadflow scoring` and `leadflow up`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from services.routing.public import config_for
+from services.scoring.service import load_model
+from shared.auth import LeadsReader
+from shared.events import utcnow
+from shared.http import ApiError, SessionDep, SettingsDep
+from shared.schemas import KEYED, STORABLE_TEXT, error_responses
+from views import trace
+
+router = APIRouter(tags=["leads"])
+
+LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
+
+
+@router.get(
+    "/v1/leads/{lead_id}/trace",
+    summary="Which rules matched the lead, and why not",
+    responses=error_responses(*KEYED, 404, 422),
+)
+def trace_lead(
+    lead_id: LeadId, session: SessionDep, settings: SettingsDep, _principal: LeadsReader
+) -> dict[str, Any]:
+    """Scoring, routing and playbook rules: matched or not, and the reason for each."""
+    traced = trace.trace_lead(
+        session,
+        lead_id=lead_id,
+        model=load_model(settings.scoring_model),
+        routing=config_for(settings),
+        now=utcnow(),
+    )
+    if traced is None:
+        raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
+    return traced

@@ -1,0 +1,79 @@
+"""The backtest: re-score stored histories with a candidate model and route the result with
+the live routing config, to see what would change. Writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from services.routing.public import RoutingConfig, current_owners, facts_of, route
+from services.scoring import repository as repo
+from services.scoring.domain.backtest import BacktestReport, LeadOutcome
+from services.scoring.domain.qualification import assess
+from services.scoring.domain.scoring_model import ScoringModel
+from services.scoring.shapes import account_of, lead_snapshot, persona_of, touch_of
+
+
+def backtest(
+    session: Session,
+    *,
+    model: ScoringModel,
+    routing: RoutingConfig,
+    since: datetime | None,
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestReport:
+    """Re-score stored histories with `model` and compare with the stored state; writes nothing.
+
+    `since` limits it to leads with a touch at or after that time; `progress(done, total)` is
+    called as leads are processed.
+    """
+    ids = repo.lead_ids_active_since(session, since=since)
+    owners = current_owners(session, lead_ids=ids)
+    report = BacktestReport(model_version=model.version)
+    for done, lead_id in enumerate(ids, start=1):
+        row = repo.get_lead(session, lead_id=lead_id)
+        if row is None:
+            continue
+        history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
+        result = assess(model=model, persona=persona_of(row), touches=history, now=now)
+        funnel = result.funnel_stage and result.funnel_stage.value
+        owner = owners.get(lead_id)
+        account = (
+            repo.get_account(session, domain=row.account_domain) if row.account_domain else None
+        )
+        candidate = lead_snapshot(
+            {
+                **row._mapping,
+                "score": result.score,
+                "qualification": result.qualification.value,
+                "funnel_stage": funnel,
+            },
+            account=account_of(row._mapping, account._mapping if account is not None else None),
+        )
+        candidate_team = route(facts_of(candidate), routing).team
+        report.add(
+            LeadOutcome(
+                lead_id=lead_id,
+                email=row.email,
+                current={
+                    "score": row.score,
+                    "qualification": row.qualification,
+                    "funnel_stage": row.funnel_stage,
+                    "journey_stage": row.journey_stage,
+                    "owner_team": owner.team if owner else None,
+                },
+                candidate={
+                    "score": result.score,
+                    "qualification": result.qualification.value,
+                    "funnel_stage": funnel,
+                    "journey_stage": result.journey_stage and result.journey_stage.value,
+                    "owner_team": candidate_team if owner else None,
+                },
+            )
+        )
+        if progress is not None:
+            progress(done, len(ids))
+    return report
