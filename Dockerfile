@@ -20,6 +20,7 @@ COPY README.md ./
 COPY leadflow/ leadflow/
 COPY shared/ shared/
 COPY services/ services/
+COPY views/ views/
 COPY migrations/ migrations/
 RUN pip install -c constraints.txt .
 
