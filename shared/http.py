@@ -273,10 +273,15 @@ class BodyLimitMiddleware:
                 return
         received = 0
         deadline: float | None = None
+        body_done = False
         timeout_s = self.read_timeout_s
 
         async def limited_receive() -> Any:
-            nonlocal received, deadline
+            nonlocal received, deadline, body_done
+            if body_done:
+                # The body is in: what follows is a wait for the client to go away (Starlette
+                # listens for it while streaming an answer), which may last as long as it must.
+                return await receive()
             if deadline is None:
                 deadline = asyncio.get_running_loop().time() + timeout_s
             try:
@@ -288,6 +293,8 @@ class BodyLimitMiddleware:
                     f"request body not received within {timeout_s:g} s",
                     headers={"Connection": "close"},
                 ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:

@@ -1,0 +1,69 @@
+"""The body middleware's read deadline bounds only the body: once it is in, waiting for the
+client to disconnect (Starlette does, while it streams an answer) is not cut off."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from starlette.exceptions import HTTPException
+
+from shared.http import BodyLimitMiddleware
+
+SCOPE = {"type": "http", "method": "POST", "path": "/x", "headers": []}
+
+
+def _receiver(*messages: tuple[float, dict[str, Any]]) -> Any:
+    """An ASGI receive that gives each message after its delay."""
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        delay, message = pending.pop(0)
+        await asyncio.sleep(delay)
+        return message
+
+    return receive
+
+
+async def _run(receive: Any, *, reads: int, timeout_s: float) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+
+    async def app(_scope: Any, receive: Any, _send: Any) -> None:
+        for _ in range(reads):
+            got.append(await receive())
+
+    async def send(_message: Any) -> None:
+        return None
+
+    await BodyLimitMiddleware(app, max_bytes=1_000, read_timeout_s=timeout_s)(SCOPE, receive, send)
+    return got
+
+
+async def test_a_body_slower_than_the_deadline_is_a_408() -> None:
+    receive = _receiver(
+        (0.0, {"type": "http.request", "body": b"{", "more_body": True}),
+        (0.3, {"type": "http.request", "body": b"}", "more_body": False}),
+    )
+    with pytest.raises(HTTPException) as caught:
+        await _run(receive, reads=2, timeout_s=0.1)
+    assert caught.value.status_code == 408
+    assert caught.value.headers == {"Connection": "close"}
+
+
+async def test_waiting_for_the_disconnect_after_the_body_is_not_cut_off() -> None:
+    receive = _receiver(
+        (0.0, {"type": "http.request", "body": b"{}", "more_body": False}),
+        (0.3, {"type": "http.disconnect"}),
+    )
+    got = await _run(receive, reads=2, timeout_s=0.1)
+    assert [m["type"] for m in got] == ["http.request", "http.disconnect"]
+
+
+async def test_a_body_within_the_deadline_passes_whole() -> None:
+    receive = _receiver(
+        (0.0, {"type": "http.request", "body": b"{", "more_body": True}),
+        (0.02, {"type": "http.request", "body": b"}", "more_body": False}),
+    )
+    got = await _run(receive, reads=2, timeout_s=1.0)
+    assert b"".join(m["body"] for m in got) == b"{}"
