@@ -21,6 +21,7 @@ COPY leadflow/ leadflow/
 COPY shared/ shared/
 COPY services/ services/
 COPY views/ views/
+COPY operations/ operations/
 COPY migrations/ migrations/
 RUN pip install -c constraints.txt .
 

@@ -146,10 +146,10 @@ def cmd_dlq(args: argparse.Namespace) -> None:
 
     from kafka.errors import KafkaError
 
+    from operations import service
     from shared.events import utcnow
     from shared.faults import PublishError
     from shared.kafka import AsyncProducer
-    from shared.ops import service
 
     settings = load_settings()
     if settings.kafka_bootstrap_servers is None:

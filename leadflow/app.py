@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from fastapi import FastAPI
 
+from operations.api import router as ops_router
 from services.ingest.api import METRIC_SOURCES
 from services.ingest.api import router as ingest_router
 from services.ingest.fastpath import NativeEventFastPath
@@ -15,7 +16,6 @@ from services.scoring.api import router as scoring_router
 from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
 from shared.metrics import RequestCounter
-from shared.ops.api import router as ops_router
 from views.api import router as views_router
 
 ROUTERS = {"ingest": ingest_router, "scoring": scoring_router, "routing": routing_router}

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from kafka.errors import KafkaError
 
 from leadflow.app import create_app
+from operations.service import runtime_registry
 from services.routing.consumer import build_consumer as build_routing_consumer
 from services.routing.consumer import build_deliverer
 from services.scoring.consumer import build_consumer as build_scoring_consumer
@@ -22,7 +23,6 @@ from shared.faults import Fault, Outage, classify
 from shared.http import Resources
 from shared.kafka import AsyncProducer, ensure_topics
 from shared.ops.broker import StreamMonitor
-from shared.ops.service import runtime_registry
 
 log = logging.getLogger(__name__)
 

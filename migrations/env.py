@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 # Importing the repositories registers every service's tables on the shared metadata.
-import shared.ops.repository  # noqa: F401
+import operations.repository  # noqa: F401
 from shared.config import Settings
 from shared.db import metadata
 

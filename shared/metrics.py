@@ -151,7 +151,7 @@ def render(*, local: CollectorRegistry, multiproc_dir: str | None) -> bytes:
 
 
 # Names of the gauges and counters that running processes compute at scrape time (see
-# `shared.ops.service.runtime_collectors`); listed here so dashboards can be checked against them.
+# `operations.service.runtime_collectors`); listed here so dashboards can be checked against them.
 RUNTIME_METRIC_NAMES = (
     "leadflow_stream_monitor_up",
     "leadflow_consumer_lag",

@@ -13,13 +13,13 @@ import orjson
 import pytest
 
 from leadflow.runtime import Runtime
+from operations import service
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
 from shared.db import make_engine, make_session_factory
 from shared.events import utcnow
 from shared.faults import PublishError
 from shared.kafka import AsyncProducer, ensure_topics
-from shared.ops import service
 from shared.records import Record
 from tests.conftest import make_key
 from tests.integration.ops.conftest import (

@@ -10,13 +10,13 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from kafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from operations import repository as repo
+from operations import service
 from shared import metrics
 from shared.auth import OpsReader, OpsWriter
 from shared.events import utcnow
 from shared.faults import PublishError
 from shared.http import ApiError, ResourcesDep, SessionDep
-from shared.ops import repository as repo
-from shared.ops import service
 from shared.ops.broker import StreamMonitor
 from shared.schemas import KEYED, WITH_BODY, error_responses
 

@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from sqlalchemy.orm import Session, sessionmaker
 
+from operations import repository as repo
 from shared import metrics
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
 from shared.db import transaction
 from shared.faults import Outage
 from shared.kafka import AsyncProducer
-from shared.ops import repository as repo
 from shared.ops.broker import DlqReader, StreamMonitor
 from shared.ops.domain import streams
 from shared.ops.domain.dlq import BadDlqId, DlqId, ParkedMessage
