@@ -17,6 +17,7 @@ import contextlib
 import multiprocessing
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -239,9 +240,11 @@ def add_broker_option(parser: argparse.ArgumentParser) -> None:
 
 def service_env(*, bootstrap: str, database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a leadflow service under test: this one without LEADFLOW_*, plus
-    the broker, the database, quiet logs, no auth and no rate limits (no baseline has them)."""
+    the broker, the database, quiet logs, no auth and no rate limits (no baseline has them), and
+    a secret key of its own (the single-service commands refuse the built-in one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update(
+        LEADFLOW_SECRET_KEY=secrets.token_hex(32),
         LEADFLOW_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         LEADFLOW_DATABASE_URL=database_url,
         LEADFLOW_LOG_LEVEL="WARNING",
