@@ -176,7 +176,9 @@ class TouchEventIn(_Strict):
 class TouchEnvelope(BaseModel):
     """What ingest puts on `leadflow.touch-events`: the event plus the edge's facts about it."""
 
-    model_config = ConfigDict(extra="ignore")
+    # NaN and ±infinity are written as the (invalid JSON) tokens NaN/Infinity rather than as
+    # null, so ingest spots one with a byte scan and refuses the event before it is published.
+    model_config = ConfigDict(extra="ignore", ser_json_inf_nan="constants")
 
     schema_version: int = SCHEMA_VERSION
     event_id: str

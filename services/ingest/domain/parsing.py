@@ -4,8 +4,8 @@ it as the bytes that go on the topic.
 An envelope no store or consumer downstream could take is refused, naming the field: a lone
 surrogate, a NUL, an integer beyond 64 bits, a number beyond the float range, nesting deeper than
 MAX_DEPTH, or more bytes than the broker takes. Every check but the size first looks at the
-encoded bytes for a cheap sign (an escape, a long number, a `null`, many brackets) and only then
-walks the event to name the field.
+encoded bytes for a cheap sign (an escape, a long number, `NaN` or `Infinity`, many brackets)
+and only then walks the event to name the field.
 """
 
 from __future__ import annotations
@@ -275,9 +275,11 @@ def encode_envelope(env: TouchEnvelope, *, max_bytes: int | None = None) -> byte
         field = _bad_text(env.model_dump(), "", nul=True)
         if field:
             raise refuse(field, "contains a NUL character")
-    # pydantic writes NaN and ±infinity as null; deep nesting needs many brackets.
+    # The envelope writes NaN and ±infinity as the tokens NaN and Infinity (a text holding those
+    # words costs a walk, nothing more); deep nesting needs many brackets.
     if (
-        b"null" in data
+        b"Infinity" in data
+        or b"NaN" in data
         or _LONG_NUMBER.search(data)
         or data.count(b"{") + data.count(b"[") > MAX_DEPTH
     ):
