@@ -78,7 +78,6 @@ class _Change:
     occurred_at: datetime
     changes: dict[str, Any]
     values: dict[str, Any]
-    identities: list[tuple[str, str]]
     touch: dict[str, Any] | None
 
 
@@ -289,7 +288,6 @@ class Batch:
                 occurred_at=cause_at,
                 changes={"score_delta": assessment.score - before["score"], **moved, **extra},
                 values=dict(lead.row),
-                identities=list(lead.identities),
                 touch=touch,
             )
         )

@@ -8,21 +8,25 @@ from datetime import UTC, datetime
 import pytest
 
 from services.routing.domain.config import PlaybooksConfig, TeamConfig
-from services.routing.domain.playbooks import Change, LeadState, Touch, plan_change
+from services.routing.domain.playbooks import Change, Plan, Touch, plan_change
 from services.routing.domain.triggers import TRIGGERS, Trigger, why_not_fired
+from tests.unit.routing.test_playbooks import LEAD
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CONFIG = PlaybooksConfig()
-LEAD = LeadState(
-    lead_id="lead-1",
-    email="ana@buyer.example",
-    first_name="Ana",
-    qualification="unqualified",
-    funnel_stage="interest",
-    owner_team="sales",
-    owner_member=None,
-)
 TOUCH_TRIGGERED = [t for t in TRIGGERS if t.touch_types]
+
+
+def _plan(touch: Touch) -> Plan:
+    """What the planner makes of a change caused by `touch`, with no history."""
+    return plan_change(
+        change=Change("chg-1", LEAD, touch),
+        history=[],
+        orders=[],
+        config=CONFIG,
+        team=TeamConfig(),
+        now=T0,
+    )
 
 
 @pytest.mark.parametrize("trigger", TOUCH_TRIGGERED, ids=lambda t: t.playbook)
@@ -30,15 +34,7 @@ def test_every_touch_type_of_a_trigger_makes_the_planner_schedule_its_playbook(
     trigger: Trigger,
 ) -> None:
     for kind in sorted(trigger.touch_types):
-        touch = Touch("e-1", kind, T0, {"cart": {"id": "c1", "total": 10}})
-        plan = plan_change(
-            change=Change("chg-1", LEAD, touch),
-            history=[],
-            orders=[],
-            config=CONFIG,
-            team=TeamConfig(),
-            now=T0,
-        )
+        plan = _plan(Touch("e-1", kind, T0, {"cart": {"id": "c1", "total": 10}}))
         assert trigger.playbook in {a.playbook for a in plan.schedule}, kind
 
 
@@ -56,15 +52,7 @@ def test_trace_names_the_touch_types_a_trigger_waits_for(trigger: Trigger) -> No
 
 
 def test_a_touch_no_trigger_lists_schedules_no_touch_playbook() -> None:
-    touch = Touch("e-1", "page_view", T0, {})
-    plan = plan_change(
-        change=Change("chg-1", LEAD, touch),
-        history=[],
-        orders=[],
-        config=CONFIG,
-        team=TeamConfig(),
-        now=T0,
-    )
+    plan = _plan(Touch("e-1", "page_view", T0, {}))
     assert not {a.playbook for a in plan.schedule} & {t.playbook for t in TOUCH_TRIGGERED}
 
 
