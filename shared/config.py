@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     kafka_client_id: str = "leadflow"
     kafka_session_timeout_ms: int = Field(KAFKA_DEFAULT_SESSION_TIMEOUT_MS, ge=1_000, le=300_000)
+    # The longest a consumer may go between polls, and so the longest a rebalance waits for a
+    # member that stopped polling (a hung worker; a member id its client forgot) before it goes
+    # on without it. The loop polls between batches and all through an outage, so a minute is
+    # ample; Kafka's 5-minute default left leads without an owner for that long.
+    kafka_max_poll_interval_ms: int = Field(60_000, ge=5_000, le=3_600_000)
     kafka_topic_partitions: int = Field(3, ge=1, le=1_000)
     kafka_replication_factor: int = Field(1, ge=1, le=10)
     kafka_publish_timeout_s: float = Field(10.0, gt=0, le=300)

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
@@ -40,6 +40,28 @@ from shared.records import (
 )
 
 log = logging.getLogger(__name__)
+
+# While the consumer (re)joins its group the loop polls back to back, JOIN_POLL_SLICE_MS at a
+# time, doing nothing else. kafka-python 3.0.12 runs the JoinGroup/SyncGroup round trip as a
+# task that a poll awaits only for its own timeout; a task that finishes between two polls is
+# thrown away and a fresh JoinGroup sent (from the group's leader, that starts another
+# rebalance). A loop that sleeps or retries held records between short polls while it waits an
+# outage out so may never join: reproduced with 5 ms polls 200 ms apart on an idle broker, which
+# stay "rebalancing" for good. After JOIN_WAIT_S the outer loop runs once, and polls again.
+JOIN_POLL_SLICE_MS = 100
+JOIN_WAIT_S = 10.0
+
+
+def joining_group(consumer: KafkaConsumer) -> bool:
+    """True while `consumer` is (re)joining its group: the next poll should wait for the join."""
+    coordinator = getattr(consumer, "_coordinator", None)  # kafka-python has no public call
+    try:
+        return bool(
+            coordinator is not None
+            and (coordinator.rebalance_in_progress() or coordinator.need_rejoin())
+        )
+    except Exception:  # an internal that changed must not stop the loop: poll as usual
+        return False
 
 
 class ConsumerLoop:
@@ -90,6 +112,9 @@ class ConsumerLoop:
         self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         # Records polled but not made durable because a dependency is down: retried in order.
         self._held: list[Record] = []
+        # Since when commits wait for a rebalance (None: the last one went through).
+        self._deferred_since: float | None = None
+        self._warned_rebalance = False
         # Handling records; the after-batch step; polling and committing (the broker).
         self.outage = Outage.from_settings(worker=f"consumer {self.name}", settings=settings)
         self.after_batch_outage = Outage.from_settings(
@@ -109,6 +134,7 @@ class ConsumerLoop:
             auto_offset_reset="earliest",
             session_timeout_ms=session_ms,
             heartbeat_interval_ms=max(100, session_ms // 3),
+            max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
             max_poll_records=self.settings.consumer_max_poll_records,
         )
         # Know the topics' partitions before joining. Kafka forms a group at once
@@ -242,7 +268,10 @@ class ConsumerLoop:
 
     def _poll_once(self, consumer: KafkaConsumer) -> None:
         self._apply_pause(consumer)
-        if self._held and self.outage.due() and not self._paused.is_set():
+        if joining_group(consumer):
+            # Held records wait for the join: they are retried on the partitions it leaves here.
+            batch = self._poll_through_join(consumer)
+        elif self._held and self.outage.due() and not self._paused.is_set():
             # Retry what the outage interrupted, on the partitions this loop still owns (a
             # revoked one's records are its new owner's to read from the committed offset).
             assignment = consumer.assignment()
@@ -250,13 +279,12 @@ class ConsumerLoop:
             self._held = []
             self._work(consumer, records)
             return
-        if self._held:
+        elif self._held:
             # Waiting out an outage: poll (every partition is paused, so this only keeps the
             # group membership and the rebalance protocol going) until the retry, at most half
             # a second at a time; no busy loop, whatever poll does when paused.
             wait = min(0.5, self.outage.seconds_to_retry())
             started = time.monotonic()
-            # A real timeout: a rebalance under way needs poll's time to finish its join.
             batch = consumer.poll(timeout_ms=max(10, int(wait * 1000)))
             self._stop.wait(max(0.0, wait - (time.monotonic() - started)))
         else:
@@ -288,6 +316,20 @@ class ConsumerLoop:
             self._commit(consumer)
             return
         self._work(consumer, records)
+
+    def _poll_through_join(self, consumer: KafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """Poll back to back until the group join is done (see JOIN_POLL_SLICE_MS), records
+        come, `stop` is called or JOIN_WAIT_S pass; returns what the last poll fetched."""
+        deadline = time.monotonic() + JOIN_WAIT_S
+        while True:
+            batch: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=JOIN_POLL_SLICE_MS)
+            if (
+                batch
+                or self._stop.is_set()
+                or time.monotonic() >= deadline
+                or not joining_group(consumer)
+            ):
+                return batch
 
     def _work(self, consumer: KafkaConsumer, records: list[Record]) -> None:
         """Make `records` durable, run the after-batch step, commit; hold the rest on an
@@ -331,6 +373,7 @@ class ConsumerLoop:
                 if tp in kept:
                     self._to_commit.setdefault(tp, position)
             log.info("consumer %s: commit deferred by a rebalance: %s", self.name, exc)
+            self._note_deferred_commit()
             return
         except KafkaError:
             for tp, position in offsets.items():
@@ -339,6 +382,25 @@ class ConsumerLoop:
         for tp, position in offsets.items():
             self._committed[(tp.topic, tp.partition)] = position.offset
         self.broker_outage.recovered()
+        self._deferred_since = None
+
+    def _note_deferred_commit(self) -> None:
+        """Warn once when commits keep waiting for a rebalance longer than a session."""
+        now = time.monotonic()
+        if self._deferred_since is None:
+            self._deferred_since, self._warned_rebalance = now, False
+            return
+        waited = now - self._deferred_since
+        if not self._warned_rebalance and waited * 1000 > self.settings.kafka_session_timeout_ms:
+            self._warned_rebalance = True
+            log.warning(
+                "consumer %s: group %s has been rebalancing for %.0f s with work to commit; "
+                "a member that stopped polling is dropped after %d ms",
+                self.name,
+                self.group_id,
+                waited,
+                self.settings.kafka_max_poll_interval_ms,
+            )
 
     def _handle(self, records: list[Record]) -> tuple[list[Record], BaseException | None]:
         """The prefix of `records` made durable (or dead-lettered), and the outage that

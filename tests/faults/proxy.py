@@ -1,6 +1,7 @@
 """A small TCP proxy the fault tests put between leadflow and a dependency, and cut.
 
-`cut()` resets every open connection and stops listening, so until `restore()` a new
+`delay_s` slows every chunk it forwards, as a distant or congested link would. `cut()`
+resets every open connection and stops listening, so until `restore()` a new
 connection is refused: to the client it is a server that went away mid-query and is down.
 Plain threads and sockets; nothing of leadflow is imported.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from types import TracebackType
 
 
@@ -26,6 +28,7 @@ class CutProxy:
         self._closed = threading.Event()
         self.connections = 0  # connections forwarded
         self.dropped = 0  # open connections reset by a cut
+        self.delay_s = 0.0  # added before each chunk is forwarded, either way: a slow link
         self._thread = threading.Thread(target=self._accept, name="cut-proxy", daemon=True)
 
     def __enter__(self) -> CutProxy:
@@ -113,6 +116,8 @@ class CutProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                if self.delay_s:
+                    time.sleep(self.delay_s)
                 sink.sendall(data)
         except OSError:
             pass
