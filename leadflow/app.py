@@ -11,7 +11,6 @@ from services.ingest.api import METRIC_SOURCES
 from services.ingest.api import router as ingest_router
 from services.ingest.fastpath import NativeEventFastPath
 from services.routing.api import router as routing_router
-from services.scoring.accounts_api import router as accounts_router
 from services.scoring.api import router as scoring_router
 from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
@@ -44,8 +43,7 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
     for name in services:
         app.include_router(ROUTERS[name])
         if name == "scoring":
-            app.include_router(accounts_router)
-            app.include_router(views_router)
+            app.include_router(views_router)  # the read side, over scoring's and routing's data
     if "ingest" in services:
         # Outermost, so answers of the body limit and the error handlers are counted too.
         app.add_middleware(RequestCounter, paths=METRIC_SOURCES)

@@ -1,4 +1,6 @@
-"""The read side's routes, served with scoring's (`leadflow scoring` and `leadflow up`)."""
+"""The read side's routes, served with scoring's (`leadflow scoring` and `leadflow up`): the
+leads, their timelines and the funnel (`leads_api`), the accounts (`accounts_api`) and the
+trace of a lead through every rule (here)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ from shared.auth import LeadsReader
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
 from shared.schemas import KEYED, STORABLE_TEXT, error_responses
-from views import trace
+from views import accounts_api, leads_api, trace
 
-router = APIRouter(tags=["leads"])
+trace_router = APIRouter(tags=["leads"])
 
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
 
 
-@router.get(
+@trace_router.get(
     "/v1/leads/{lead_id}/trace",
     summary="Which rules matched the lead, and why not",
     responses=error_responses(*KEYED, 404, 422),
@@ -38,3 +40,9 @@ def trace_lead(
     if traced is None:
         raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")
     return traced
+
+
+router = APIRouter()
+router.include_router(leads_api.router)
+router.include_router(accounts_api.router)
+router.include_router(trace_router)

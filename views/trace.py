@@ -23,9 +23,9 @@ from services.scoring import repository as repo
 from services.scoring.domain.model import Touch
 from services.scoring.domain.scoring_model import ScoringModel
 from services.scoring.domain.trace import trace_scoring
-from services.scoring.service import lead_view
 from services.scoring.shapes import persona_of, touch_of
 from shared.events import LeadSnapshot
+from views.leads import lead_view
 
 
 def trace_lead(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
     delete,
     insert,
     or_,
@@ -263,115 +261,6 @@ def touches_of(session: Session, *, lead_id: str) -> list[Row]:
 def add_transition(session: Session, *, values: dict[str, Any]) -> None:
     """Store one stage or qualification transition."""
     session.execute(insert(stage_history).values(**values))
-
-
-@dataclass(frozen=True)
-class LeadFilter:
-    """What a lead list may be narrowed by (every field optional; all given ones must hold)."""
-
-    email: str | None = None
-    qualification: str | None = None
-    funnel_stage: str | None = None
-    journey_stage: str | None = None
-    team: str | None = None
-    owner: str | None = None
-    min_score: int | None = None
-    max_score: int | None = None
-    account: str | None = None
-    updated_since: datetime | None = None
-    q: str | None = None
-
-
-SORT_COLUMNS = {"id": leads.c.id, "score": leads.c.score, "updated_at": leads.c.updated_at}
-
-
-def _where(query: Any, f: LeadFilter) -> Any:
-    from services.routing.public import assignments
-
-    if f.email is not None:
-        query = query.where(
-            leads.c.id.in_(
-                select(lead_identities.c.lead_id).where(
-                    lead_identities.c.kind == "email", lead_identities.c.value == f.email
-                )
-            )
-        )
-    for column, value in (
-        (leads.c.qualification, f.qualification),
-        (leads.c.funnel_stage, f.funnel_stage),
-        (leads.c.journey_stage, f.journey_stage),
-        (leads.c.account_domain, f.account),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if f.min_score is not None:
-        query = query.where(leads.c.score >= f.min_score)
-    if f.max_score is not None:
-        query = query.where(leads.c.score <= f.max_score)
-    if f.updated_since is not None:
-        query = query.where(leads.c.updated_at >= f.updated_since)
-    if f.team is not None or f.owner is not None:
-        owned = select(assignments.c.lead_id).where(assignments.c.current)
-        if f.team is not None:
-            owned = owned.where(assignments.c.team == f.team)
-        if f.owner is not None:
-            owned = owned.where(assignments.c.member == f.owner)
-        query = query.where(leads.c.id.in_(owned))
-    if f.q:
-        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(
-            or_(
-                *(
-                    column.ilike(pattern, escape="\\")
-                    for column in (
-                        leads.c.email,
-                        leads.c.first_name,
-                        leads.c.last_name,
-                        leads.c.company_name,
-                    )
-                )
-            )
-        )
-    return query
-
-
-def list_leads(
-    session: Session,
-    *,
-    filters: LeadFilter,
-    sort: str = "id",
-    descending: bool = False,
-    after: tuple[Any, str] | None = None,
-    limit: int,
-) -> list[Row]:
-    """A page of leads matching the filters, in keyset order (sort key, then id), after the
-    position `after` = (sort key value, id)."""
-    key = SORT_COLUMNS[sort]
-    query = _where(select(leads), filters)
-    if after is not None:
-        value, last_id = after
-        if sort == "id":
-            query = query.where(leads.c.id < last_id if descending else leads.c.id > last_id)
-        elif descending:
-            query = query.where(or_(key < value, and_(key == value, leads.c.id < last_id)))
-        else:
-            query = query.where(or_(key > value, and_(key == value, leads.c.id > last_id)))
-    if sort == "id":
-        order = [leads.c.id.desc() if descending else leads.c.id]
-    else:
-        order = [key.desc(), leads.c.id.desc()] if descending else [key, leads.c.id]
-    return list(session.execute(query.order_by(*order).limit(limit)))
-
-
-def iter_leads(session: Session, *, filters: LeadFilter, batch: int = 1000) -> Iterator[list[Row]]:
-    """Every matching lead in id order, a batch at a time (for exports)."""
-    after: tuple[Any, str] | None = None
-    while True:
-        rows = list_leads(session, filters=filters, after=after, limit=batch)
-        if not rows:
-            return
-        yield rows
-        after = (rows[-1].id, rows[-1].id)
 
 
 def list_accounts(session: Session, *, after: str | None, limit: int) -> list[Row]:

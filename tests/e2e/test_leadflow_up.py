@@ -236,18 +236,16 @@ def test_ctrl_c_processes_every_accepted_event_then_stops_broker_last_logging_no
     assert not any("Traceback" in line for line in output.lines), "".join(output.lines)
     assert any(m.startswith("stopping: waiting up to 120 s") for m in messages), messages
     assert "stopping: the consumers have caught up" in messages
-    # HTTP first (uvicorn), then the consumers, then the broker.
-    order = [
-        next(i for i, m in enumerate(messages) if m.startswith(start) and m.endswith(end))
-        for start, end in (
-            ("Shutting down", ""),
-            ("stopping: the consumers have caught up", ""),
-            ("consumer scoring stopped", ""),
-            ("consumer routing stopped", ""),
-            ("embedded Tansu broker on", "stopped"),
-        )
-    ]
-    assert order == sorted(order), messages
+
+    # HTTP first (uvicorn), then the consumers (stopped together: either may finish first),
+    # then the broker.
+    def first(start: str, end: str = "") -> int:
+        return next(i for i, m in enumerate(messages) if m.startswith(start) and m.endswith(end))
+
+    http, drained = first("Shutting down"), first("stopping: the consumers have caught up")
+    consumers = [first("consumer scoring stopped"), first("consumer routing stopped")]
+    broker = first("embedded Tansu broker on", "stopped")
+    assert http < drained < min(consumers) and max(consumers) < broker, messages
 
 
 def test_embedded_broker_is_said_to_keep_nothing_across_restarts(leadflow_up):

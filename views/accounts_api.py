@@ -1,5 +1,5 @@
 """Account routes: the buying committees sales tools read, and the hand overrides of a member's
-place in one."""
+place in one (a write, through scoring's service)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from shared.auth import LeadsReader, LeadsWriter
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep
 from shared.schemas import KEYED, STORABLE_TEXT, WITH_BODY, error_responses
+from views.accounts import account_view
 
 # Path parameters matched against stored text.
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
@@ -50,7 +51,7 @@ def list_accounts(
         raise bad_cursor()
     rows = repo.list_accounts(session, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    items = [service.account_view(session, domain=r.domain) for r in page]
+    items = [account_view(session, domain=r.domain) for r in page]
     return {
         "items": items,
         "next_cursor": encode_cursor(page[-1].domain) if more and page else None,
@@ -64,7 +65,7 @@ def list_accounts(
 )
 def get_account(domain: Domain, session: SessionDep, _principal: LeadsReader) -> dict[str, Any]:
     """Members with involvement and function, account BANT and stages; 404 if unknown."""
-    account = service.account_view(session, domain=domain.strip().lower())
+    account = account_view(session, domain=domain.strip().lower())
     if account is None:
         raise ApiError(404, "not_found", f"no account with domain {domain!r}")
     return account
@@ -83,15 +84,17 @@ def override_member(
     _principal: LeadsWriter,
 ) -> dict[str, Any]:
     """Set what inference got wrong; the account is re-assessed at once (leads:write)."""
+    domain = domain.strip().lower()
     with session.begin():
-        account = service.override_member(
+        member = service.override_member(
             session,
-            domain=domain.strip().lower(),
+            domain=domain,
             lead_id=lead_id,
             involvement=body.involvement.value if body.involvement else None,
             function=body.function.value if body.function else None,
             now=utcnow(),
         )
+    account = account_view(session, domain=domain) if member else None
     if account is None:
         raise ApiError(404, "not_found", f"lead {lead_id!r} is not a member of {domain!r}")
     return account

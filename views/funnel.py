@@ -1,0 +1,90 @@
+"""Funnel and journey analytics over a cohort of leads, per owning team."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from services.routing.public import current_owners
+from services.scoring import repository as repo
+from shared.domain import FunnelStage, JourneyStage
+
+
+def funnel_report(
+    session: Session, *, since: datetime, until: datetime, team: str | None
+) -> dict[str, Any]:
+    """Leads created in [since, until): how many are at each funnel and journey stage, how many
+    of those that reached each funnel step went on to the next, the median time spent in each
+    step, the same per owning team, and the journey x funnel matrix."""
+    cohort = repo.leads_created_between(session, since=since, until=until)
+    owners = current_owners(session, lead_ids=[r.id for r in cohort])
+    if team is not None:
+        cohort = [r for r in cohort if owners.get(r.id) is not None and owners[r.id].team == team]
+    history = repo.funnel_history_of(session, lead_ids=[r.id for r in cohort])
+    by_team: dict[str, list[Row]] = {}
+    for r in cohort:
+        owner = owners.get(r.id)
+        by_team.setdefault(owner.team if owner else "(unassigned)", []).append(r)
+    return {
+        "from": since.isoformat(),
+        "to": until.isoformat(),
+        "team": team,
+        **funnel_figures(cohort, history),
+        "teams": {
+            name: funnel_figures(rows, {r.id: history.get(r.id, []) for r in rows})
+            for name, rows in sorted(by_team.items())
+        },
+    }
+
+
+def funnel_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[str, Any]:
+    """Stage counts, step conversion, median time in stage and the journey x funnel matrix."""
+    order = [s.value for s in FunnelStage]
+    journeys = [s.value for s in JourneyStage]
+    funnel_counts = {s: 0 for s in order}
+    journey_counts = {s: 0 for s in journeys}
+    matrix = {j: {f: 0 for f in order} for j in journeys}
+    reached = {s: 0 for s in order}
+    spent: dict[str, list[float]] = {s: [] for s in order}
+    for r in rows:
+        if r.funnel_stage in funnel_counts:
+            funnel_counts[r.funnel_stage] += 1
+        if r.journey_stage in journey_counts:
+            journey_counts[r.journey_stage] += 1
+        if r.funnel_stage in funnel_counts and r.journey_stage in journey_counts:
+            matrix[r.journey_stage][r.funnel_stage] += 1
+        moves = history.get(r.id, [])
+        # The furthest step a lead ever reached counts it as having passed every earlier step
+        # (stages can be skipped: a demo request jumps straight to intent).
+        furthest = max((order.index(m.to_stage) for m in moves if m.to_stage in order), default=-1)
+        for i in range(furthest + 1):
+            reached[order[i]] += 1
+        for m in moves:
+            if m.from_stage in spent and m.seconds_in_previous is not None:
+                spent[m.from_stage].append(m.seconds_in_previous)
+    conversion = [
+        {
+            "from": a,
+            "to": b,
+            "reached_from": reached[a],
+            "reached_to": reached[b],
+            "rate": round(reached[b] / reached[a], 4) if reached[a] else None,
+        }
+        for a, b in itertools.pairwise(order)
+    ]
+    return {
+        "leads": len(rows),
+        "funnel": funnel_counts,
+        "journey": journey_counts,
+        "conversion": conversion,
+        "median_seconds_in_stage": {
+            s: statistics.median(v) if v else None for s, v in spent.items()
+        },
+        "journey_by_funnel": matrix,
+    }
