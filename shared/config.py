@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     scoring_model: str = Field("b2b_saas", min_length=1)
     # How often scoring re-assesses quiet leads whose stage may fall back (0: never).
     scoring_rescore_interval_s: Duration = Field(300.0, ge=0, le=86_400)
+    # How stale a stored score may get: each sweep re-derives, stalest first, the leads with a
+    # score whose stored score, qualification and stages were derived longer ago than this
+    # (their evidence has been decaying since), and publishes what moved.
+    scoring_decay_refresh_s: Duration = Field(86_400.0, ge=60, le=30 * 86_400)
 
     # Routing: a bundled config (default) or the path of a TOML file; overrides from the
     # environment win over the file.

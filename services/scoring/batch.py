@@ -173,8 +173,9 @@ class Batch:
         )
 
     def rescore(self, lead_id: str) -> bool:
-        """Re-assess a quiet lead at `now`; queue a lead change only if its qualification or a
-        stage moved (decay alone is not worth an event). True if it moved."""
+        """Re-assess a quiet lead at `now`; queue a lead change if its score, qualification or
+        a stage moved (routing rules and `min_score` filters read the stored score). True if
+        it moved."""
         self.load_leads([lead_id])
         lead = self.leads.get(lead_id)
         if lead is None:
@@ -187,7 +188,8 @@ class Batch:
         ).assessment
         row = lead.row
         if (
-            row["qualification"] == assessment.qualification.value
+            row["score"] == assessment.score
+            and row["qualification"] == assessment.qualification.value
             and row["funnel_stage"] == _value(assessment.funnel_stage)
             and row["journey_stage"] == _value(assessment.journey_stage)
         ):
@@ -279,6 +281,7 @@ class Batch:
             "account_domain": domain,
             "last_touch_at": newest.at if newest else None,
             "updated_at": self.now,
+            "scored_at": self.now,
         }
         lead.bant, lead.dirty = assessment.bant, True
         self._waiting.append(

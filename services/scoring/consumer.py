@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.scoring.handlers import score_touches
-from services.scoring.service import load_model, rescore_due
+from services.scoring.service import load_model, rescore_due, rescore_stale
 from shared import outbox
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
@@ -16,6 +16,11 @@ from shared.events import TouchEnvelope, utcnow
 from shared.faults import PoisonMessage
 from shared.kafka import AsyncProducer
 from shared.records import Record
+
+# The decay sweep re-derives the stalest leads this many at a time, in at most this many
+# transactions per sweep (10,000 leads every `scoring_rescore_interval_s`).
+STALE_BATCH = 500
+STALE_BATCHES_PER_SWEEP = 20
 
 
 def build_consumer(
@@ -59,12 +64,24 @@ def build_consumer(
 def build_rescorer(
     *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
 ) -> Callable[[], int]:
-    """One sweep of the stage-regression re-score: re-assess quiet leads, publish their moves."""
+    """One sweep of the re-score: quiet leads whose stage may fall back, then the leads whose
+    stored score is stalest (a batch per transaction, up to STALE_BATCHES_PER_SWEEP); their
+    moves are published."""
     model = load_model(settings.scoring_model)
 
     def sweep() -> int:
+        now = utcnow()
         with transaction(sessions) as session:
-            moved = rescore_due(session, settings=settings, model=model, now=utcnow())
+            moved = rescore_due(session, settings=settings, model=model, now=now)
+        for _ in range(STALE_BATCHES_PER_SWEEP):
+            with transaction(sessions) as session:
+                seen, stale_moved = rescore_stale(
+                    session, settings=settings, model=model, now=now, limit=STALE_BATCH
+                )
+            moved += stale_moved
+            outbox.flush(sessions=sessions, producer=producer)
+            if seen < STALE_BATCH:
+                break
         outbox.flush(sessions=sessions, producer=producer)
         return moved
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from services.scoring import repository as repo
 from services.scoring.batch import CONSUMER, Batch
 from services.scoring.domain.scoring_model import ScoringModel
 from shared.config import Settings
@@ -62,9 +63,10 @@ def rescore_leads(
     now: datetime,
 ) -> int:
     """Re-assess these leads at `now`, queueing a lead change for each that moved; returns how
-    many moved."""
+    many moved. Each one's `scored_at` becomes `now`, moved or not."""
     batch = Batch(session, settings=settings, model=model, now=now)
     batch.load_leads(lead_ids)
     moved = sum(batch.rescore(lead_id) for lead_id in lead_ids)
     batch.flush()
+    repo.mark_scored(session, lead_ids=lead_ids, at=now)
     return moved

@@ -53,6 +53,9 @@ leads = Table(
     Column("updated_at", TZDateTime, nullable=False),  # ix_leads_updated_at_id covers it
     Column("account_domain", String(255), index=True),
     Column("qualification_reason", String(500)),
+    # When score, qualification and stages were derived for (the decay sweep refreshes the
+    # stalest; updated_at moves only when they change).
+    Column("scored_at", TZDateTime, index=True),
     Index("ix_leads_score_id", "score", "id"),
     Index("ix_leads_updated_at_id", "updated_at", "id"),
     Index("ix_leads_created_at", "created_at"),
@@ -352,6 +355,24 @@ def leads_quiet_in_stages(
         .limit(limit)
     )
     return list(session.execute(query).scalars())
+
+
+def leads_scored_before(session: Session, *, before: datetime, limit: int) -> list[str]:
+    """Leads with a score to lose whose stored score was derived before `before` (stalest
+    first)."""
+    query = (
+        select(leads.c.id)
+        .where(leads.c.score > 0, or_(leads.c.scored_at < before, leads.c.scored_at.is_(None)))
+        .order_by(leads.c.scored_at)
+        .limit(limit)
+    )
+    return list(session.execute(query).scalars())
+
+
+def mark_scored(session: Session, *, lead_ids: Sequence[str], at: datetime) -> None:
+    """Note that these leads' stored scores were derived at `at` (nothing else changes)."""
+    if lead_ids:
+        session.execute(update(leads).where(leads.c.id.in_(list(lead_ids))).values(scored_at=at))
 
 
 def leads_created_between(session: Session, *, since: datetime, until: datetime) -> list[Row]:

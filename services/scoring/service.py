@@ -17,11 +17,9 @@ from services.scoring.domain.explain import explain
 from services.scoring.domain.qualification import assess
 from services.scoring.domain.scoring_model import ModelError, ScoringModel, parse_model
 from services.scoring.handlers import rescore_leads
-from services.scoring.shapes import (
-    persona_of,
-    touch_of,
-)
+from services.scoring.shapes import evidence_then_and_now, iso, persona_of, touch_of
 from shared.config import Settings, read_toml_setting
+from shared.db import as_utc
 
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
@@ -58,6 +56,18 @@ def rescore_due(
     )
 
 
+def rescore_stale(
+    session: Session, *, settings: Settings, model: ScoringModel, now: datetime, limit: int = 500
+) -> tuple[int, int]:
+    """Re-derive up to `limit` leads whose stored score is older than
+    `scoring_decay_refresh_s` (stalest first), so decay reaches the stored score, qualification
+    and stages; returns (leads re-derived, leads that moved). Moves are published."""
+    before = now - timedelta(seconds=settings.scoring_decay_refresh_s)
+    stale = repo.leads_scored_before(session, before=before, limit=limit)
+    moved = rescore_leads(session, lead_ids=stale, settings=settings, model=model, now=now)
+    return len(stale), moved
+
+
 def override_member(
     session: Session,
     *,
@@ -80,18 +90,27 @@ def override_member(
 def explain_lead(
     session: Session, *, lead_id: str, model: ScoringModel, now: datetime
 ) -> dict[str, Any] | None:
-    """Why the lead has its score, qualification and stages, re-derived at `now`."""
+    """Why the lead has its stored score, qualification and stages: the history re-derived at
+    the moment they were stored (`scored_at`), each evidence item with the points its rule gave,
+    its half-life, its points then and now, and the score it has decayed to by `now`."""
     row = repo.get_lead(session, lead_id=lead_id)
     if row is None:
         return None
     history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
-    assessment = assess(model=model, persona=persona_of(row), touches=history, now=now)
+    persona = persona_of(row)
+    scored_at = as_utc(row.scored_at) or now
+    stored = assess(model=model, persona=persona, touches=history, now=scored_at)
+    current = assess(model=model, persona=persona, touches=history, now=now)
     return {
         "lead_id": lead_id,
-        "model_version": assessment.model_version,
-        "score": assessment.score,
-        "qualification": assessment.qualification.value,
-        "funnel_stage": assessment.funnel_stage and assessment.funnel_stage.value,
-        "journey_stage": assessment.journey_stage and assessment.journey_stage.value,
-        "sentences": explain(assessment, model=model, now=now),
+        "model_version": stored.model_version,
+        "score": stored.score,
+        "qualification": stored.qualification.value,
+        "funnel_stage": stored.funnel_stage and stored.funnel_stage.value,
+        "journey_stage": stored.journey_stage and stored.journey_stage.value,
+        "scored_at": iso(scored_at),
+        "score_now": current.score,
+        "qualification_now": current.qualification.value,
+        "sentences": explain(stored, model=model, now=scored_at),
+        "evidence": evidence_then_and_now(stored, current),
     }

@@ -206,3 +206,29 @@ def stage_row(lead_id: str, move: Transition) -> dict[str, Any]:
         "rule": move.rule,
         "seconds_in_previous": move.seconds_in_previous,
     }
+
+
+def evidence_then_and_now(stored: Assessment, current: Assessment) -> dict[str, list[Any]]:
+    """Each BANT dimension's evidence as stored: the points its rule gave, its half-life, its
+    points when the score was stored and now (0 once it has decayed away)."""
+    now_points = {
+        (name, e.rule, e.event_id): e.points
+        for name, dim in current.bant.dimensions().items()
+        for e in dim.evidence
+    }
+    return {
+        name: [
+            {
+                "event_id": e.event_id,
+                "type": e.type,
+                "at": e.at.isoformat() if e.at else None,
+                "rule": e.rule,
+                "original_points": e.original_points,
+                "half_life_days": e.half_life_days,
+                "points": e.points,
+                "points_now": now_points.get((name, e.rule, e.event_id), 0),
+            }
+            for e in dim.evidence
+        ]
+        for name, dim in stored.bant.dimensions().items()
+    }

@@ -150,7 +150,17 @@ def _behaviour(rule: BehaviourRule, matching: Sequence[Seen], now: datetime) -> 
         if points == 0:
             continue
         total += points
-        found.append(Evidence(t.event_id, t.type, t.at, rule.name, points))
+        found.append(
+            Evidence(
+                t.event_id,
+                t.type,
+                t.at,
+                rule.name,
+                points,
+                original_points=rule.points,
+                half_life_days=rule.half_life_days,
+            )
+        )
     return found
 
 
@@ -161,7 +171,16 @@ def _declared(rule: DeclaredRule, answer: tuple[Seen, str] | None, now: datetime
     t, text = answer
     base = rule.values.get(text, rule.default_points)
     points = decayed(base, at=t.at, now=now, half_life_days=rule.half_life_days)
-    return [Evidence(t.event_id, t.type, t.at, rule.name, points)] if points else []
+    evidence = Evidence(
+        t.event_id,
+        t.type,
+        t.at,
+        rule.name,
+        points,
+        original_points=base,
+        half_life_days=rule.half_life_days,
+    )
+    return [evidence] if points else []
 
 
 def firmographic_matches(rule: FirmographicRule, persona: Persona) -> bool:
@@ -201,12 +220,26 @@ def bant_at(*, model: ScoringModel, persona: Persona, memory: RuleMemory, now: d
         points = model.authority.seniority_points.get(title.seniority.value, 0)
         if points:
             found["authority"].append(
-                Evidence(None, "persona", None, f"title_{title.seniority.value}", points)
+                Evidence(
+                    None,
+                    "persona",
+                    None,
+                    f"title_{title.seniority.value}",
+                    points,
+                    original_points=points,
+                )
             )
     for rule in model.firmographics:
         if firmographic_matches(rule, persona):
             found[rule.dimension].append(
-                Evidence(None, "firmographics", None, rule.name, rule.points)
+                Evidence(
+                    None,
+                    "firmographics",
+                    None,
+                    rule.name,
+                    rule.points,
+                    original_points=rule.points,
+                )
             )
     for declared in model.declared:
         found[declared.dimension] += _declared(declared, memory.answers.get(declared.name), now)

@@ -47,6 +47,8 @@ def _evidence(e: Evidence, now: datetime) -> str:
         return f"company matches {e.rule.replace('_', ' ')} ({points})"
     what = PHRASES.get(e.type, e.type.replace("_", " "))
     when = ago(e.at, now) if e.at else ""
+    if e.original_points is not None and e.original_points != e.points and e.half_life_days:
+        points += f" of {e.original_points:+d}, half-life {e.half_life_days:g} days"
     return f"{what} {when} ({points}, {e.rule})".replace("  ", " ")
 
 

@@ -35,13 +35,16 @@ class Persona:
 
 @dataclass(frozen=True)
 class Evidence:
-    """One rule's contribution to a BANT dimension, with its points after decay."""
+    """One rule's contribution to a BANT dimension, with its points after decay: the rule gave
+    `original_points`, halving every `half_life_days` (None for facts that do not fade)."""
 
     event_id: str | None
     type: str
     at: datetime | None
     rule: str
     points: int
+    original_points: int | None = None
+    half_life_days: float | None = None
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,20 @@ def test_evidence_reads_as_what_the_buyer_did_when_and_the_points() -> None:
     need = _sentence(explain(result, model=B2B, now=NOW), "Need ")
     points = decayed(30, at=NOW - timedelta(days=3), now=NOW, half_life_days=45)
     assert [e.points for e in result.bant.need.evidence] == [points]
-    assert f"requested a demo 3 days ago (+{points}, demo_need)" in need
+    assert f"requested a demo 3 days ago (+{points} of +30, half-life 45 days, demo_need)" in need
+
+
+def test_evidence_that_has_not_faded_yet_gives_its_points_alone() -> None:
+    result = _assess(_touch("d", "demo_requested"))
+    need = _sentence(explain(result, model=B2B, now=NOW), "Need ")
+    assert "requested a demo today (+30, demo_need)" in need
+
+
+def test_evidence_keeps_the_points_its_rule_gave_and_its_half_life() -> None:
+    result = _assess(_touch("d", "demo_requested", days_ago=90))
+    [evidence] = result.bant.need.evidence
+    assert (evidence.original_points, evidence.half_life_days) == (30, 45)
+    assert evidence.points == decayed(30, at=NOW - timedelta(days=90), now=NOW, half_life_days=45)
 
 
 def test_evidence_of_an_unlisted_touch_type_is_spelled_out_from_its_name() -> None:
