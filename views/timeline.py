@@ -46,17 +46,13 @@ def timeline(
             },
         )
     for m in repo.merges_into(session, lead_id=lead_id):
-        add(
-            m.at,
-            1,
-            str(m.id),
-            {
-                "kind": "identity_merge",
-                "from_lead_id": m.from_lead_id,
-                "cause_event_id": m.cause_event_id,
-                "identities": m.identities,
-            },
-        )
+        merge = {
+            "kind": "identity_merge_refused" if m.refused else "identity_merge",
+            "from_lead_id": m.from_lead_id,
+            "cause_event_id": m.cause_event_id,
+            "identities": m.identities,
+        }
+        add(m.at, 1, str(m.id), {**merge, "reason": m.refused} if m.refused else merge)
     for h in repo.stage_history_of(session, lead_id=lead_id):
         kind = "qualification_change" if h.track == "qualification" else "stage_transition"
         add(

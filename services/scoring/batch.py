@@ -17,7 +17,6 @@ before it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +26,15 @@ from services.routing import public as routing_public
 from services.scoring import bulk
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_accounts, remember_bant
+from services.scoring.batch_state import (
+    LeadInBatch,
+    PendingChange,
+    identities_of_touch,
+    stage_value,
+)
 from services.scoring.domain import accounts as committee
-from services.scoring.domain import folding
-from services.scoring.domain.model import Bant, Touch, Transition
+from services.scoring.domain import folding, identity
+from services.scoring.domain.model import Touch
 from services.scoring.domain.qualification import in_history_order
 from services.scoring.domain.scoring_model import ScoringModel
 from services.scoring.shapes import (
@@ -48,37 +53,6 @@ from shared.db import insert_many
 from shared.events import LeadChange, LeadMoves, TouchEnvelope
 
 CONSUMER = "scoring"
-_IDENTITY_KINDS = ("user_id", "anonymous_id")
-
-
-@dataclass
-class _Lead:
-    """One lead while a batch works on it."""
-
-    row: dict[str, Any]
-    identities: list[tuple[str, str]]
-    new: bool = False
-    state: folding.LeadState | None = None  # None: replay the history before folding
-    qualified_at: datetime | None = None
-    pending_after: datetime | None = None  # stored stage history has fall-backs after this
-    rewrite: bool = False  # replace every funnel and journey move on flush
-    moves: list[Transition] = field(default_factory=list)  # stage moves not yet stored
-    tail: tuple[Transition, ...] = ()  # fall-backs due after the newest touch, as of now
-    unsaved: list[Touch] = field(default_factory=list)  # touches not yet written
-    bant: Bant | None = None  # as last assessed in this batch
-    dirty: bool = False
-
-
-@dataclass
-class _Change:
-    """A lead change waiting for its account role (known once the roll-up has run)."""
-
-    lead_id: str
-    cause_event_id: str
-    occurred_at: datetime
-    changes: dict[str, Any]
-    values: dict[str, Any]
-    touch: dict[str, Any] | None
 
 
 class Batch:
@@ -89,19 +63,22 @@ class Batch:
     ) -> None:
         self.session, self.settings, self.model, self.now = session, settings, model, now
         self.owners: dict[tuple[str, str], str] = {}
-        self.leads: dict[str, _Lead] = {}
+        self.leads: dict[str, LeadInBatch] = {}
         self.changes: list[LeadChange] = []
-        self._waiting: list[_Change] = []
+        self._waiting: list[PendingChange] = []
         self._new_identities: list[dict[str, Any]] = []
         self._touch_rows: list[dict[str, Any]] = []
         self._qualification_rows: list[dict[str, Any]] = []
+        # Merges refused (two people tied by a shared id): pairs seen, and rows to store.
+        self._refusals: set[tuple[str, str]] = set()
+        self._refusal_rows: list[dict[str, Any]] = []
         self._domains: set[str] = set()
 
     # --- loading -------------------------------------------------------------------------
 
     def load_for(self, envelopes: list[TouchEnvelope]) -> None:
         """Read the identities, leads and states these touches need, in a few queries."""
-        pairs = [pair for e in envelopes for pair in _identities(e)]
+        pairs = [pair for e in envelopes for pair in identities_of_touch(e)]
         missing = [p for p in dict.fromkeys(pairs) if p not in self.owners]
         self.owners.update(bulk.owners_of(self.session, identities=missing))
         self.load_leads([self.owners[p] for p in pairs if p in self.owners])
@@ -119,7 +96,7 @@ class Batch:
         qualified = bulk.last_qualified_at(self.session, lead_ids=without) if without else {}
         for lead_id in found:
             stored = states.get(lead_id)
-            self.leads[lead_id] = _Lead(
+            self.leads[lead_id] = LeadInBatch(
                 row={**rows[lead_id]._mapping, "bant": None},  # re-derived before a write
                 identities=identities[lead_id],
                 state=folding.from_json(stored.state, model=self.model) if stored else None,
@@ -190,8 +167,8 @@ class Batch:
         if (
             row["score"] == assessment.score
             and row["qualification"] == assessment.qualification.value
-            and row["funnel_stage"] == _value(assessment.funnel_stage)
-            and row["journey_stage"] == _value(assessment.journey_stage)
+            and row["funnel_stage"] == stage_value(assessment.funnel_stage)
+            and row["journey_stage"] == stage_value(assessment.journey_stage)
         ):
             return False
         cause = f"rescore:{lead_id}:{self.now.isoformat()}"
@@ -232,8 +209,8 @@ class Batch:
         )
         assessment = settled.assessment
         lead.tail = settled.pending
-        new_funnel = _value(assessment.funnel_stage)
-        new_journey = _value(assessment.journey_stage)
+        new_funnel = stage_value(assessment.funnel_stage)
+        new_journey = stage_value(assessment.journey_stage)
         moved: dict[str, Any] = {}
         if before["funnel_stage"] != new_funnel:
             moved["funnel"] = [before["funnel_stage"], new_funnel]
@@ -285,7 +262,7 @@ class Batch:
         }
         lead.bant, lead.dirty = assessment.bant, True
         self._waiting.append(
-            _Change(
+            PendingChange(
                 lead_id=lead_id,
                 cause_event_id=cause_event_id,
                 occurred_at=cause_at,
@@ -299,32 +276,21 @@ class Batch:
 
     def _resolve(self, envelope: TouchEnvelope) -> tuple[str, dict[str, Any]]:
         """The lead a touch belongs to, stitching anonymous and platform ids to the person; and
-        what that took (`created`, `merged_from`) for the lead change.
-
-        A lead without an email is a stand-in for someone not yet known, so it merges into the
-        person an event ties it to; two leads with different emails are never merged (a shared
-        browser is two people).
-        """
+        what that took (`created`, `merged_from`) for the lead change. Which lead, which merge
+        and which refusal is `domain.identity.resolve`'s decision."""
         email = envelope.lead.email
-        others = [p for p in _identities(envelope) if p[0] != "email"]
+        others = [p for p in identities_of_touch(envelope) if p[0] != "email"]
         by_email = self.owners.get(("email", email)) if email else None
         found = {p: self.owners[p] for p in others if p in self.owners}
         candidates = [c for c in dict.fromkeys(found.values()) if c in self.leads]
-        emails = {c: self.leads[c].row["email"] for c in candidates}
-
-        target: str | None
+        touch = identity.Person(email, frozenset(v for k, v in others if k == "user_id"))
+        decided = identity.resolve(
+            touch=touch,
+            by_email=self._known(by_email) if by_email in self.leads else None,
+            candidates=[self._known(c) for c in candidates],
+        )
+        target, merging = decided.target, list(decided.merge)
         created = False
-        if by_email is not None:
-            target = by_email
-        elif email:
-            anonymous = [c for c in candidates if emails[c] is None]
-            target = anonymous[0] if anonymous else None
-        elif candidates:
-            known = [c for c in candidates if emails[c] is not None]
-            target = known[0] if known else candidates[0]
-        else:
-            target = None
-        merging = [c for c in candidates if c != target and emails[c] is None]
         if merging:
             self.flush()  # a merge moves stored rows: store what is pending first
         if target is None:
@@ -339,14 +305,42 @@ class Batch:
         for pair in others:
             if pair not in found:
                 self._add_identity(target, pair)
+        for other, reason in decided.refused:
+            self._refuse_merge(into=target, other=other, reason=reason, envelope=envelope)
         extra = {**({"created": True} if created else {})}
         if merged_from:
             extra["merged_from"] = merged_from
         return target, extra
 
+    def _known(self, lead_id: str) -> identity.Known:
+        lead = self.leads[lead_id]
+        users = frozenset(v for k, v in lead.identities if k == "user_id")
+        return identity.Known(lead_id, identity.Person(lead.row["email"], users))
+
+    def _refuse_merge(self, *, into: str, other: str, reason: str, envelope: TouchEnvelope) -> None:
+        """Keep, once per pair of leads, that a touch tied them and they were left apart."""
+        if (into, other) in self._refusals:
+            return
+        self._refusals.add((into, other))
+        shared = [
+            {"kind": k, "value": v}
+            for k, v in identities_of_touch(envelope)
+            if k != "email" and self.owners.get((k, v)) == other
+        ]
+        self._refusal_rows.append(
+            {
+                "into_lead_id": into,
+                "from_lead_id": other,
+                "cause_event_id": envelope.event_id,
+                "identities": shared,
+                "refused": reason[:200],
+                "at": self.now,
+            }
+        )
+
     def _new_lead(self, *, email: str | None) -> str:
         lead_id = str(uuid.uuid4())
-        self.leads[lead_id] = _Lead(
+        self.leads[lead_id] = LeadInBatch(
             row={
                 **{c.name: None for c in repo.leads.columns},
                 "id": lead_id,
@@ -407,6 +401,13 @@ class Batch:
         bulk.update_leads(session, rows=[lead.row for _, lead in dirty if not lead.new])
         insert_many(session, repo.lead_identities, self._new_identities)
         insert_many(session, repo.touches, self._touch_rows)
+        if self._refusal_rows:
+            insert_many(
+                session,
+                repo.lead_merges,
+                repo.unrecorded_refusals(session, rows=self._refusal_rows),
+            )
+            self._refusal_rows = []
         bulk.delete_stage_moves(
             session,
             whole=[i for i, lead in dirty if lead.rewrite and not lead.new],
@@ -466,7 +467,7 @@ class Batch:
         self._waiting, self._new_identities, self._touch_rows = [], [], []
         self._qualification_rows, self._domains = [], set()
 
-    def _lead_change(self, change: _Change, accounts: dict[str, Any]) -> LeadChange:
+    def _lead_change(self, change: PendingChange, accounts: dict[str, Any]) -> LeadChange:
         values = change.values
         account = account_of(values, accounts.get(values.get("account_domain") or ""))
         return LeadChange(
@@ -478,14 +479,3 @@ class Batch:
             lead=lead_snapshot(values, account=account),
             touch=change.touch,
         )
-
-
-def _value(stage: Any) -> str | None:
-    return stage.value if stage is not None else None
-
-
-def _identities(envelope: TouchEnvelope) -> list[tuple[str, str]]:
-    lead = envelope.lead
-    pairs = [("email", lead.email)] if lead.email else []
-    pairs += [(kind, getattr(lead, kind)) for kind in _IDENTITY_KINDS if getattr(lead, kind)]
-    return pairs  # type: ignore[return-value]

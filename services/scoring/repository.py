@@ -156,6 +156,8 @@ lead_merges = Table(
     Column("from_lead_id", String(36), nullable=False),
     Column("cause_event_id", String(200), nullable=False),
     Column("identities", JSON, nullable=False),
+    # Set when the leads were left apart (two people tied by a shared id): why.
+    Column("refused", String(200)),
     Column("at", TZDateTime, nullable=False),
 )
 
@@ -213,6 +215,22 @@ def move_lead_history(session: Session, *, from_lead_id: str, into_lead_id: str)
         .values(into_lead_id=into_lead_id)
     )
     return moved
+
+
+def unrecorded_refusals(
+    session: Session, *, rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The refused-merge rows whose pair of leads has no refusal stored yet (one per pair)."""
+    into = {r["into_lead_id"] for r in rows}
+    stored = {
+        (row.into_lead_id, row.from_lead_id)
+        for row in session.execute(
+            select(lead_merges.c.into_lead_id, lead_merges.c.from_lead_id).where(
+                lead_merges.c.into_lead_id.in_(into), lead_merges.c.refused.is_not(None)
+            )
+        )
+    }
+    return [r for r in rows if (r["into_lead_id"], r["from_lead_id"]) not in stored]
 
 
 def delete_lead(session: Session, *, lead_id: str) -> None:
@@ -322,7 +340,7 @@ def lead_ids_active_since(session: Session, *, since: datetime | None) -> list[s
 
 
 def merges_into(session: Session, *, lead_id: str) -> list[Row]:
-    """The identity merges a lead absorbed, oldest first."""
+    """The identity merges a lead absorbed, and the ones it refused, oldest first."""
     return list(
         session.execute(
             select(lead_merges)
