@@ -308,7 +308,10 @@ class ConsumerLoop:
             for message in messages
         ]
         if self._held:
-            self._held.extend(records)  # fetched before the pause took effect: after the rest
+            # Fetched before the pause took effect, or fetched again from the committed offset
+            # after a rebalance gave the partition back: after the rest, each offset once.
+            held = {(r.topic, r.partition, r.offset) for r in self._held}
+            self._held.extend(r for r in records if (r.topic, r.partition, r.offset) not in held)
             return
         if not records:
             if self._after_batch_pending and self.after_batch_outage.due():

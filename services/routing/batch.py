@@ -30,6 +30,7 @@ from services.routing.domain.rules import (
     route,
     sla_seconds,
 )
+from services.routing.domain.triggers import CART_TYPES
 from services.routing.service import CONSUMER, as_action, new_action_row
 from services.scoring import public as scoring
 from shared.db import as_utc, mark_processed_many
@@ -63,7 +64,7 @@ class Snapshot:
     owners: dict[str, Owner]
     suppressed: set[str]
     actions: dict[str, list[Row]]
-    orders: dict[str, list[Row]]
+    orders: dict[str, list[Row]]  # and cart touches
     loads: dict[str, dict[str, int]]
     away: dict[str, set[str]]
     last: dict[str, str | None]
@@ -75,6 +76,7 @@ class _Lead:
     suppressed: bool
     history: list[pb.Action]
     orders: list[pb.Touch]
+    carts: list[pb.Touch]
 
 
 @dataclass
@@ -143,7 +145,9 @@ def load(
         owners=owners,
         suppressed=bulk.suppressed_among(session, lead_ids=lead_ids),
         actions=bulk.actions_of_leads(session, lead_ids=lead_ids, playbooks=HISTORY_PLAYBOOKS),
-        orders=scoring.touches_of_leads(session, lead_ids=lead_ids, types=[pb.ORDER_TYPE]),
+        orders=scoring.touches_of_leads(
+            session, lead_ids=lead_ids, types=[pb.ORDER_TYPE, *sorted(CART_TYPES)]
+        ),
         loads=bulk.member_loads(session, teams=teams) if teams else {},
         away=bulk.away_of_teams(session, teams=teams, now=now) if teams else {},
         last=bulk.last_assigned_of_teams(session, teams=teams) if teams else {},
@@ -179,14 +183,16 @@ class _Planner:
         """The batch's working view of a lead."""
         if lead_id not in self.leads:
             s = self.snapshot
+            past = [
+                pb.Touch(r.event_id, r.type, as_utc(r.occurred_at), r.properties or {})  # type: ignore[arg-type]
+                for r in s.orders.get(lead_id, [])
+            ]
             self.leads[lead_id] = _Lead(
                 owner=s.owners.get(lead_id),
                 suppressed=lead_id in s.suppressed,
                 history=[as_action(r) for r in s.actions.get(lead_id, [])],
-                orders=[
-                    pb.Touch(r.event_id, r.type, as_utc(r.occurred_at), r.properties or {})  # type: ignore[arg-type]
-                    for r in s.orders.get(lead_id, [])
-                ],
+                orders=[t for t in past if t.type == pb.ORDER_TYPE],
+                carts=[t for t in past if t.type in CART_TYPES],
             )
         return self.leads[lead_id]
 
@@ -222,6 +228,7 @@ class _Planner:
             config=self.config.playbooks,
             team=self.team(lead.owner.team),
             now=self.now,
+            cart_touches=lead.carts,
         )
         for new in plan.schedule:
             self.schedule(change.lead_id, lead, new)

@@ -29,6 +29,8 @@ from services.routing.domain.triggers import (
 
 # The playbooks and the touches that fire them are in triggers.py (trace reads them there too).
 CART_REMINDER, EVENT_TASK = "cart_reminder", "event_task"
+# How far back carts left before the lead had an email are chased once it has one.
+CART_CHASE_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,61 @@ def _ordered(action: Action, orders: Sequence[Touch]) -> Touch | None:
     return next((o for o in orders if o.cart_id() in cart_ids or o.occurred_at >= since), None)
 
 
+def _carts_before_email(
+    change: Change,
+    history: Sequence[Action],
+    orders: Sequence[Touch],
+    carts: Sequence[Touch],
+    cfg: PlaybooksConfig,
+    now: datetime,
+) -> Plan:
+    """The email for carts left before the lead had an email address (Segment's "Product
+    Added" before `identify`): planned once the lead is known, for the carts of the last
+    CART_CHASE_WINDOW that no email covers and no order settled, due a delay after the newest
+    of them (at once if that has passed)."""
+    plan = Plan()
+    lead = change.lead
+    covered = {
+        c for a in history if a.playbook == ABANDONED_CART for c in a.payload.get("cart_ids", [])
+    }
+    since = now - CART_CHASE_WINDOW
+    left: dict[str, Touch] = {}
+    for t in sorted(carts, key=lambda t: t.occurred_at):
+        cart_id = t.cart_id()
+        if cart_id is None or cart_id in covered or t.occurred_at < since:
+            continue
+        if any(o.cart_id() == cart_id or o.occurred_at >= t.occurred_at for o in orders):
+            continue
+        left[cart_id] = t
+    if not left:
+        return plan
+    newest = max(t.occurred_at for t in left.values())
+    first_id, first = min(left.items(), key=lambda kv: kv[1].occurred_at)
+    plan.schedule.append(
+        NewAction(
+            kind="email",
+            playbook=ABANDONED_CART,
+            idempotency_key=f"{ABANDONED_CART}:{lead.lead_id}:{first_id}",
+            due_at=max(newest + timedelta(seconds=cfg.abandoned_cart.delay_s), now),
+            payload={
+                "template": ABANDONED_CART,
+                "carts": {c: dict(t.properties["cart"]) for c, t in left.items()},
+                "cart_ids": sorted(left),
+                "first_cart_at": first.occurred_at.isoformat(),
+            },
+            marketing=True,
+        )
+    )
+    return plan
+
+
 def _abandoned_cart(
-    change: Change, history: Sequence[Action], orders: Sequence[Touch], cfg: PlaybooksConfig
+    change: Change,
+    history: Sequence[Action],
+    orders: Sequence[Touch],
+    cfg: PlaybooksConfig,
+    cart_touches: Sequence[Touch],
+    now: datetime,
 ) -> Plan:
     plan = Plan()
     touch, lead = change.touch, change.lead
@@ -138,13 +193,11 @@ def _abandoned_cart(
             if a.playbook == CART_REMINDER and a.status == ActionStatus.SCHEDULED:
                 plan.cancel.append((a.id, f"ordered: {touch.event_id}"))
         return plan
-    if (
-        not cfg.abandoned_cart.enabled
-        or touch is None
-        or touch.type not in CART_TYPES
-        or not lead.email
-        or touch.cart_id() is None
-    ):
+    if not cfg.abandoned_cart.enabled or not lead.email:
+        return plan
+    if touch is None or touch.type not in CART_TYPES:
+        return _carts_before_email(change, history, orders, cart_touches, cfg, now)
+    if touch.cart_id() is None:
         return plan
     cart_id = touch.cart_id()
     # The order may have been processed before this cart event: then there is nothing to chase.
@@ -191,9 +244,11 @@ def plan_change(
     config: PlaybooksConfig,
     team: TeamConfig,
     now: datetime,
+    cart_touches: Sequence[Touch] = (),
 ) -> Plan:
-    """The actions a lead change calls for under the playbooks."""
-    plan = _abandoned_cart(change, history, orders, config)
+    """The actions a lead change calls for under the playbooks; `cart_touches` are the lead's past
+    cart touches (the ones from before it had an email are chased once it has one)."""
+    plan = _abandoned_cart(change, history, orders, config, cart_touches, now)
     touch, lead = change.touch, change.lead
     if touch is not None and touch.type in WEBINAR_TYPES and config.event_followup.enabled:
         if lead.email:

@@ -328,3 +328,27 @@ async def test_actions_can_be_listed_and_cancelled(pipeline, mailbox):
         assert (await client.post("/v1/actions/nope/cancel")).status_code == 404
         await asyncio.sleep(3.5)
         assert box.to(email) == []
+
+
+async def test_a_cart_added_before_identify_is_emailed_once_the_email_is_known(pipeline, mailbox):
+    box, _port = mailbox
+    async with pipeline(cart_delay="1s") as (client, _rt):
+        browser, email = "ajs-before-identify", "cy@buyer.example"
+        # Segment's "Product Added" from an anonymous browser, then `identify` on it.
+        await post(
+            client,
+            {"type": "cart_add", "lead": {"anonymous_id": browser}, "properties": {"cart": CART}},
+        )
+        await asyncio.sleep(0.5)
+        await post(client, {"type": "page_view", "lead": {"anonymous_id": browser, "email": email}})
+        await wait_until(lambda: box.to(email))
+        [message] = box.to(email)
+        text, _html = body_of(message)
+        assert "Trail shoes" in text and CART["checkout_url"] in text
+        # More touches later: still one email for that cart.
+        await post(client, {"type": "page_view", "lead": {"email": email}})
+        lead = await lead_of(client, email)
+        await asyncio.sleep(2.0)
+        assert len(box.to(email)) == 1
+        [action] = await actions_of(client, lead["id"], kind="email")
+        assert action["playbook"] == "abandoned_cart" and action["status"] == "sent"

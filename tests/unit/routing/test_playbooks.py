@@ -135,6 +135,8 @@ def _plan(
     event_id: str = "chg-1",
     qualification_move: tuple[str | None, str | None] | None = None,
     funnel_move: tuple[str | None, str | None] | None = None,
+    cart_touches: list[Touch] | None = None,
+    now: datetime = NOW,
 ) -> Plan:
     change = Change(
         event_id=event_id,
@@ -149,7 +151,8 @@ def _plan(
         orders=orders or [],
         config=config,
         team=team,
-        now=NOW,
+        now=now,
+        cart_touches=cart_touches or [],
     )
 
 
@@ -576,3 +579,49 @@ def test_non_marketing_action_ignores_the_cap() -> None:
     action = _action(kind="task", playbook=SALES_ALERT, title="x")
     verdict = _check(action, last_sent=NOW - timedelta(seconds=1), marketing=False)
     assert verdict == Verdict("send")
+
+
+# --- carts left before the lead had an email ------------------------------------------------
+
+
+def test_a_cart_left_before_identify_is_emailed_once_the_lead_has_an_email() -> None:
+    identified = _touch("page_view", at=T0 + timedelta(minutes=10), eid="e-identify")
+    plan = _plan(identified, cart_touches=[_cart("c1")])
+    [email] = plan.schedule
+    assert email.playbook == ABANDONED_CART and email.marketing
+    assert email.idempotency_key == "abandoned_cart:lead-1:c1"
+    assert email.payload["cart_ids"] == ["c1"]
+    assert email.due_at == _s(CART_DELAY), "the delay runs from the cart, not the identify"
+
+
+def test_a_cart_whose_delay_has_passed_when_the_lead_is_identified_is_emailed_at_once() -> None:
+    later = T0 + timedelta(days=2)
+    plan = _plan(_touch("page_view", at=later), cart_touches=[_cart("c1")], now=later)
+    assert [a.due_at for a in plan.schedule] == [later]
+
+
+def test_carts_left_before_identify_share_one_email_due_after_the_newest() -> None:
+    carts = [_cart("c1"), _cart("c2", at=T0 + timedelta(minutes=30), eid="e-2")]
+    [email] = _plan(_touch("page_view"), cart_touches=carts).schedule
+    assert email.payload["cart_ids"] == ["c1", "c2"]
+    assert email.due_at == T0 + timedelta(minutes=30, seconds=CART_DELAY)
+
+
+def test_a_cart_already_emailed_or_ordered_or_too_old_is_not_chased_again() -> None:
+    emailed = _plan(
+        _touch("page_view"),
+        cart_touches=[_cart("c1")],
+        history=[_cart_action(["c1"], status="sent")],
+    )
+    ordered = _plan(_touch("page_view"), cart_touches=[_cart("c1")], orders=[_order("c1")])
+    old = _plan(
+        _touch("page_view"),
+        cart_touches=[_cart("c1", at=NOW - timedelta(days=8))],
+    )
+    assert _empty(emailed) and _empty(ordered) and _empty(old)
+
+
+def test_carts_of_a_lead_still_without_email_wait() -> None:
+    assert _empty(
+        _plan(_touch("page_view"), lead=replace(LEAD, email=None), cart_touches=[_cart()])
+    )
