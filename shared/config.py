@@ -19,6 +19,9 @@ from shared.durations import Duration
 # its group only after about half the session timeout (../shared/design.md), so `leadflow up`
 # with its own Tansu uses EMBEDDED_SESSION_TIMEOUT_MS unless the setting is given.
 KAFKA_DEFAULT_SESSION_TIMEOUT_MS = 45_000
+# What LEADFLOW_ABANDONED_CART_DELAY may name instead of a duration (seconds): Shopify sends its
+# abandoned-checkout email after 10 hours, Klaviyo's abandoned-cart flow waits 4.
+CART_DELAY_PRESETS = {"shopify": 36_000.0, "klaviyo": 14_400.0}
 EMBEDDED_SESSION_TIMEOUT_MS = 6_000
 
 # `90`, `90s`, `15m`... read as seconds (shared/durations.py, which domains may import too).
@@ -195,6 +198,9 @@ class Settings(BaseSettings):
     # Routing: a bundled config (default) or the path of a TOML file; overrides from the
     # environment win over the file.
     routing_config: str = Field("default", min_length=1)
+    # A duration ("90m", "4h", 3600), or the delay of a platform's own flow: "shopify" (10 h,
+    # its abandoned-checkout email), "klaviyo" (4 h, its abandoned-cart flow). Set, it wins over
+    # the routing file's delay_s and delay_by_source, for every source.
     abandoned_cart_delay: Duration | None = Field(None, ge=0, le=30 * 86_400)
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65_535)
@@ -266,6 +272,14 @@ class Settings(BaseSettings):
         """Treat an empty variable as unset, as compose files often export `VAR=`."""
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("abandoned_cart_delay", mode="before")
+    @classmethod
+    def _cart_delay_preset(cls, value: object) -> object:
+        """A platform's name stands for the delay of its own abandoned-cart flow."""
+        if isinstance(value, str) and value.strip().lower() in CART_DELAY_PRESETS:
+            return CART_DELAY_PRESETS[value.strip().lower()]
         return value
 
     @field_validator("webhook_secret")

@@ -308,8 +308,8 @@ class LeadChange(BaseModel):
     occurred_at: datetime
     changes: LeadMoves = Field(default_factory=LeadMoves)
     lead: LeadSnapshot
-    # The touch that caused the change ({event_id, type, occurred_at, properties}); None for
-    # changes without one (a periodic re-score). Routing's playbooks react to it.
+    # The touch that caused the change ({event_id, type, source, occurred_at, properties});
+    # None for changes without one (a periodic re-score). Routing's playbooks react to it.
     touch: dict[str, Any] | None = None
 
     def to_bytes(self) -> bytes:

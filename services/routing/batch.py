@@ -102,6 +102,7 @@ def touch_of(change: LeadChange) -> pb.Touch | None:
         raw["type"],
         datetime.fromisoformat(raw["occurred_at"]),
         raw.get("properties") or {},
+        source=raw.get("source"),
     )
 
 
@@ -184,7 +185,13 @@ class _Planner:
         if lead_id not in self.leads:
             s = self.snapshot
             past = [
-                pb.Touch(r.event_id, r.type, as_utc(r.occurred_at), r.properties or {})  # type: ignore[arg-type]
+                pb.Touch(
+                    r.event_id,
+                    r.type,
+                    as_utc(r.occurred_at),  # type: ignore[arg-type]
+                    r.properties or {},
+                    source=r.source,
+                )
                 for r in s.orders.get(lead_id, [])
             ]
             self.leads[lead_id] = _Lead(

@@ -46,7 +46,8 @@ FEEDBACK_TOUCHES = {
 @lru_cache(maxsize=8)
 def load_config(spec: str, abandoned_cart_delay_s: float | None = None) -> RoutingConfig:
     """The routing config named by a setting (a bundled name or a TOML path), with the
-    abandoned-cart delay from the environment when given. Raises ConfigError."""
+    abandoned-cart delay from the environment when given (it wins for every source). Raises
+    ConfigError."""
     try:
         path, text = read_toml_setting(spec, bundled=BUNDLED_CONFIGS)
     except OSError as exc:
@@ -54,7 +55,7 @@ def load_config(spec: str, abandoned_cart_delay_s: float | None = None) -> Routi
     config = parse_config(text, source=str(path))
     if abandoned_cart_delay_s is not None:
         cart = config.playbooks.abandoned_cart.model_copy(
-            update={"delay_s": abandoned_cart_delay_s}
+            update={"delay_s": abandoned_cart_delay_s, "delay_by_source": {}}
         )
         playbooks = config.playbooks.model_copy(update={"abandoned_cart": cart})
         config = config.model_copy(update={"playbooks": playbooks})

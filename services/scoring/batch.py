@@ -144,6 +144,7 @@ class Batch:
             touch={
                 "event_id": envelope.event_id,
                 "type": envelope.type,
+                "source": envelope.source,
                 "occurred_at": envelope.occurred_at.isoformat(),
                 "properties": envelope.properties,
             },

@@ -187,7 +187,13 @@ class AbandonedCartConfig(_Strict):
 
     enabled: bool = True
     delay_s: Delay = 3600
+    # The delay for carts from one source instead (e.g. shopify = "10h", Shopify's own timing).
+    delay_by_source: dict[str, Delay] = {}
     second_reminder_after_s: Within | None = None
+
+    def delay_for(self, source: str | None) -> float:
+        """Seconds to wait after a cart from `source` before its email."""
+        return self.delay_by_source.get(source or "", self.delay_s)
 
 
 class EventFollowupConfig(_Strict):

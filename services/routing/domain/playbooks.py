@@ -41,6 +41,7 @@ class Touch:
     type: str
     occurred_at: datetime
     properties: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # where it came from: shopify, segment, hubspot, web, api
 
     def cart_id(self) -> str | None:
         """The id of the cart the touch is about, if any."""
@@ -154,14 +155,15 @@ def _carts_before_email(
         left[cart_id] = t
     if not left:
         return plan
-    newest = max(t.occurred_at for t in left.values())
+    latest = max(left.values(), key=lambda t: t.occurred_at)
+    newest, source = latest.occurred_at, latest.source
     first_id, first = min(left.items(), key=lambda kv: kv[1].occurred_at)
     plan.schedule.append(
         NewAction(
             kind="email",
             playbook=ABANDONED_CART,
             idempotency_key=f"{ABANDONED_CART}:{lead.lead_id}:{first_id}",
-            due_at=max(newest + timedelta(seconds=cfg.abandoned_cart.delay_s), now),
+            due_at=max(newest + timedelta(seconds=cfg.abandoned_cart.delay_for(source)), now),
             payload={
                 "template": ABANDONED_CART,
                 "carts": {c: dict(t.properties["cart"]) for c, t in left.items()},
@@ -209,7 +211,7 @@ def _abandoned_cart(
     ):
         return plan  # one email per cart
     cart = dict(touch.properties["cart"])
-    due = touch.occurred_at + timedelta(seconds=cfg.abandoned_cart.delay_s)
+    due = touch.occurred_at + timedelta(seconds=cfg.abandoned_cart.delay_for(touch.source))
     pending = next((a for a in carts if a.status == ActionStatus.SCHEDULED), None)
     if pending is not None:
         # Carts of one lead merge into the pending email; its clock restarts with this one.

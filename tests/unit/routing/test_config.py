@@ -16,6 +16,7 @@ from services.routing.domain.config import (
     TeamConfig,
     parse_config,
 )
+from services.routing.service import load_config
 
 DEFAULT = Path(__file__).resolve().parents[3] / "services/routing/config/default.toml"
 
@@ -363,3 +364,17 @@ def test_negative_playbook_delay_is_refused() -> None:
     error = _refused(MINIMAL + "\n[playbooks.trial_nudge]\ndelay_s = -5\n")
     assert error.place == "playbooks.trial_nudge.delay_s"
     assert "-5" in error.reason
+
+
+def test_the_bundled_config_waits_ten_hours_for_shopify_carts_and_an_hour_for_others() -> None:
+    cart = load_config("default").playbooks.abandoned_cart
+    assert (cart.delay_for("shopify"), cart.delay_for("segment"), cart.delay_for(None)) == (
+        36_000,
+        3_600,
+        3_600,
+    )
+
+
+def test_the_environment_cart_delay_wins_for_every_source() -> None:
+    cart = load_config("default", abandoned_cart_delay_s=60).playbooks.abandoned_cart
+    assert (cart.delay_for("shopify"), cart.delay_for("web")) == (60, 60)

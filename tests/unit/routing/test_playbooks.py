@@ -625,3 +625,15 @@ def test_carts_of_a_lead_still_without_email_wait() -> None:
     assert _empty(
         _plan(_touch("page_view"), lead=replace(LEAD, email=None), cart_touches=[_cart()])
     )
+
+
+def test_a_cart_from_a_source_with_its_own_delay_waits_that_long() -> None:
+    config = PlaybooksConfig(
+        abandoned_cart=AbandonedCartConfig(delay_s=CART_DELAY, delay_by_source={"shopify": 36_000})
+    )
+    shopify = replace(_cart("c1"), source="shopify")
+    web = replace(_cart("c2", eid="e-2"), source="web")
+    assert [a.due_at for a in _plan(shopify, config=config).schedule] == [_s(36_000)]
+    assert [a.due_at for a in _plan(web, config=config).schedule] == [_s(CART_DELAY)]
+    later = _plan(_touch("page_view"), config=config, cart_touches=[shopify])
+    assert [a.due_at for a in later.schedule] == [_s(36_000)]

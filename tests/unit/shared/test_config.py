@@ -231,3 +231,19 @@ def test_source_secrets_are_hidden_when_settings_are_printed(
     settings = Settings()
     assert "shpss_topsecret" not in repr(settings)
     assert settings.shopify_webhook_secret.get_secret_value() == "shpss_topsecret"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("shopify", 36_000), ("Klaviyo", 14_400), ("90m", 5_400), ("0", 0)]
+)
+def test_the_cart_delay_takes_a_platform_preset_or_a_duration(
+    monkeypatch: pytest.MonkeyPatch, value: str, seconds: float
+) -> None:
+    monkeypatch.setenv("LEADFLOW_ABANDONED_CART_DELAY", value)
+    assert Settings().abandoned_cart_delay == seconds
+
+
+def test_an_unknown_cart_delay_preset_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_ABANDONED_CART_DELAY", "mailchimp")
+    with pytest.raises(ValidationError, match="abandoned_cart_delay"):
+        Settings()
