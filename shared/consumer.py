@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
@@ -29,6 +29,7 @@ from shared.faults import (
     classify,
     dead_letter_reason,
 )
+from shared.group import RebalanceWatch, joining_group, poll_through_join
 from shared.kafka import AsyncProducer
 from shared.records import (
     BatchHandler,
@@ -36,32 +37,10 @@ from shared.records import (
     Record,
     dead_letter_headers,
     event_id_of,
-    ids_of,
+    log_context,
 )
 
 log = logging.getLogger(__name__)
-
-# While the consumer (re)joins its group the loop polls back to back, JOIN_POLL_SLICE_MS at a
-# time, doing nothing else. kafka-python 3.0.12 runs the JoinGroup/SyncGroup round trip as a
-# task that a poll awaits only for its own timeout; a task that finishes between two polls is
-# thrown away and a fresh JoinGroup sent (from the group's leader, that starts another
-# rebalance). A loop that sleeps or retries held records between short polls while it waits an
-# outage out so may never join: reproduced with 5 ms polls 200 ms apart on an idle broker, which
-# stay "rebalancing" for good. After JOIN_WAIT_S the outer loop runs once, and polls again.
-JOIN_POLL_SLICE_MS = 100
-JOIN_WAIT_S = 10.0
-
-
-def joining_group(consumer: KafkaConsumer) -> bool:
-    """True while `consumer` is (re)joining its group: the next poll should wait for the join."""
-    coordinator = getattr(consumer, "_coordinator", None)  # kafka-python has no public call
-    try:
-        return bool(
-            coordinator is not None
-            and (coordinator.rebalance_in_progress() or coordinator.need_rejoin())
-        )
-    except Exception:  # an internal that changed must not stop the loop: poll as usual
-        return False
 
 
 class ConsumerLoop:
@@ -112,9 +91,10 @@ class ConsumerLoop:
         self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         # Records polled but not made durable because a dependency is down: retried in order.
         self._held: list[Record] = []
-        # Since when commits wait for a rebalance (None: the last one went through).
-        self._deferred_since: float | None = None
-        self._warned_rebalance = False
+        # How long commits have waited for a rebalance (warns past a session).
+        self._rebalance = RebalanceWatch(
+            worker=f"consumer {self.name}", group_id=group_id, settings=settings
+        )
         # Handling records; the after-batch step; polling and committing (the broker).
         self.outage = Outage.from_settings(worker=f"consumer {self.name}", settings=settings)
         self.after_batch_outage = Outage.from_settings(
@@ -270,7 +250,7 @@ class ConsumerLoop:
         self._apply_pause(consumer)
         if joining_group(consumer):
             # Held records wait for the join: they are retried on the partitions it leaves here.
-            batch = self._poll_through_join(consumer)
+            batch = poll_through_join(consumer, stop=self._stop)
         elif self._held and self.outage.due() and not self._paused.is_set():
             # Retry what the outage interrupted, on the partitions this loop still owns (a
             # revoked one's records are its new owner's to read from the committed offset).
@@ -320,20 +300,6 @@ class ConsumerLoop:
             return
         self._work(consumer, records)
 
-    def _poll_through_join(self, consumer: KafkaConsumer) -> dict[TopicPartition, list[Any]]:
-        """Poll back to back until the group join is done (see JOIN_POLL_SLICE_MS), records
-        come, `stop` is called or JOIN_WAIT_S pass; returns what the last poll fetched."""
-        deadline = time.monotonic() + JOIN_WAIT_S
-        while True:
-            batch: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=JOIN_POLL_SLICE_MS)
-            if (
-                batch
-                or self._stop.is_set()
-                or time.monotonic() >= deadline
-                or not joining_group(consumer)
-            ):
-                return batch
-
     def _work(self, consumer: KafkaConsumer, records: list[Record]) -> None:
         """Make `records` durable, run the after-batch step, commit; hold the rest on an
         outage."""
@@ -376,7 +342,7 @@ class ConsumerLoop:
                 if tp in kept:
                     self._to_commit.setdefault(tp, position)
             log.info("consumer %s: commit deferred by a rebalance: %s", self.name, exc)
-            self._note_deferred_commit()
+            self._rebalance.deferred()
             return
         except KafkaError:
             for tp, position in offsets.items():
@@ -385,25 +351,7 @@ class ConsumerLoop:
         for tp, position in offsets.items():
             self._committed[(tp.topic, tp.partition)] = position.offset
         self.broker_outage.recovered()
-        self._deferred_since = None
-
-    def _note_deferred_commit(self) -> None:
-        """Warn once when commits keep waiting for a rebalance longer than a session."""
-        now = time.monotonic()
-        if self._deferred_since is None:
-            self._deferred_since, self._warned_rebalance = now, False
-            return
-        waited = now - self._deferred_since
-        if not self._warned_rebalance and waited * 1000 > self.settings.kafka_session_timeout_ms:
-            self._warned_rebalance = True
-            log.warning(
-                "consumer %s: group %s has been rebalancing for %.0f s with work to commit; "
-                "a member that stopped polling is dropped after %d ms",
-                self.name,
-                self.group_id,
-                waited,
-                self.settings.kafka_max_poll_interval_ms,
-            )
+        self._rebalance.committed()
 
     def _handle(self, records: list[Record]) -> tuple[list[Record], BaseException | None]:
         """The prefix of `records` made durable (or dead-lettered), and the outage that
@@ -443,20 +391,6 @@ class ConsumerLoop:
 
     def _sleep_backoff(self, attempt: int) -> None:
         self._stop.wait(self.settings.consumer_retry_backoff_s * (2 ** (attempt - 1)))
-
-    def _context(self, record: Record) -> dict[str, object]:
-        """The structured-log fields naming a record."""
-        event_id, lead_id = ids_of(record.value)
-        context: dict[str, object] = {
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "event_id": event_id,
-            "group": self.group_id,
-        }
-        if lead_id is not None:
-            context["lead_id"] = lead_id
-        return context
 
     def _process_batch(self, records: Sequence[Record]) -> BaseException | Literal[False] | None:
         """Hand the whole batch to the batch handler: None when it is durable, the exception
@@ -509,7 +443,7 @@ class ConsumerLoop:
                         record.where,
                         event_id_of(record.value),
                         exc,
-                        extra=self._context(record),
+                        extra=log_context(record, group_id=self.group_id),
                     )
                     break
                 log.warning(
@@ -520,7 +454,7 @@ class ConsumerLoop:
                     attempts,
                     exc,
                     exc_info=attempt == attempts,
-                    extra=self._context(record),
+                    extra=log_context(record, group_id=self.group_id),
                 )
                 if attempt < attempts:
                     self._sleep_backoff(attempt)
@@ -554,5 +488,5 @@ class ConsumerLoop:
             event_id_of(record.value),
             dlq_topic,
             message,
-            extra=self._context(record),
+            extra=log_context(record, group_id=self.group_id),
         )

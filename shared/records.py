@@ -68,3 +68,18 @@ def dead_letter_headers(record: Record, *, reason: str, group_id: str) -> Header
         ("leadflow.dlq.group", group_id.encode()),
         ("leadflow.dlq.at", str(int(time.time() * 1000)).encode()),
     ]
+
+
+def log_context(record: Record, *, group_id: str) -> dict[str, object]:
+    """The structured-log fields naming a record a group's consumer handles."""
+    event_id, lead_id = ids_of(record.value)
+    context: dict[str, object] = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "event_id": event_id,
+        "group": group_id,
+    }
+    if lead_id is not None:
+        context["lead_id"] = lead_id
+    return context

@@ -1,6 +1,6 @@
 """A link to the broker slower than a poll: the consumer loop still joins its group, and
 rejoins it when another member comes and goes during a database outage (CI once saw a routing
-consumer stuck "rebalancing" for minutes under load; see `shared.consumer.JOIN_POLL_SLICE_MS`)."""
+consumer stuck "rebalancing" for minutes under load; see `shared.group.JOIN_POLL_SLICE_MS`)."""
 
 from __future__ import annotations
 

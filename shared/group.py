@@ -1,0 +1,81 @@
+"""The consumer loop's side of group membership with kafka-python 3: seeing a (re)join through,
+and noticing commits that wait for a rebalance too long."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
+
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+# While the consumer (re)joins its group the loop polls back to back, JOIN_POLL_SLICE_MS at a
+# time, doing nothing else. kafka-python 3.0.12 runs the JoinGroup/SyncGroup round trip as a
+# task that a poll awaits only for its own timeout; a task that finishes between two polls is
+# thrown away and a fresh JoinGroup sent (from the group's leader, that starts another
+# rebalance). A loop that sleeps or retries held records between short polls while it waits an
+# outage out so may never join: reproduced with 5 ms polls 200 ms apart on an idle broker, which
+# stay "rebalancing" for good. After JOIN_WAIT_S the outer loop runs once, and polls again.
+JOIN_POLL_SLICE_MS = 100
+JOIN_WAIT_S = 10.0
+
+
+def joining_group(consumer: KafkaConsumer) -> bool:
+    """True while `consumer` is (re)joining its group: the next poll should wait for the join."""
+    coordinator = getattr(consumer, "_coordinator", None)  # kafka-python has no public call
+    try:
+        return bool(
+            coordinator is not None
+            and (coordinator.rebalance_in_progress() or coordinator.need_rejoin())
+        )
+    except Exception:  # an internal that changed must not stop the loop: poll as usual
+        return False
+
+
+def poll_through_join(
+    consumer: KafkaConsumer, *, stop: threading.Event
+) -> dict[TopicPartition, list[Any]]:
+    """Poll back to back until the group join is done (see JOIN_POLL_SLICE_MS), records come,
+    `stop` is set or JOIN_WAIT_S pass; returns what the last poll fetched."""
+    deadline = time.monotonic() + JOIN_WAIT_S
+    while True:
+        batch: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=JOIN_POLL_SLICE_MS)
+        if batch or stop.is_set() or time.monotonic() >= deadline or not joining_group(consumer):
+            return batch
+
+
+class RebalanceWatch:
+    """Warns once when a loop's commits keep waiting for a rebalance longer than a session."""
+
+    def __init__(self, *, worker: str, group_id: str, settings: Settings) -> None:
+        self.worker, self.group_id, self.settings = worker, group_id, settings
+        self._since: float | None = None
+        self._warned = False
+
+    def deferred(self) -> None:
+        """A commit was deferred by a rebalance."""
+        now = time.monotonic()
+        if self._since is None:
+            self._since, self._warned = now, False
+            return
+        waited = now - self._since
+        if not self._warned and waited * 1000 > self.settings.kafka_session_timeout_ms:
+            self._warned = True
+            log.warning(
+                "%s: group %s has been rebalancing for %.0f s with work to commit; "
+                "a member that stopped polling is dropped after %d ms",
+                self.worker,
+                self.group_id,
+                waited,
+                self.settings.kafka_max_poll_interval_ms,
+            )
+
+    def committed(self) -> None:
+        """A commit went through."""
+        self._since = None
