@@ -14,6 +14,7 @@ from services.scoring.domain.backtest import BacktestReport, LeadOutcome
 from services.scoring.domain.qualification import assess
 from services.scoring.domain.scoring_model import ScoringModel
 from services.scoring.shapes import account_of, lead_snapshot, persona_of, touch_of
+from shared.db import as_utc
 
 
 def backtest(
@@ -25,7 +26,8 @@ def backtest(
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestReport:
-    """Re-score stored histories with `model` and compare with the stored state; writes nothing.
+    """Re-score stored histories with `model`, each at the time its stored state was derived
+    (`scored_at`; `now` for a lead without one), and compare with that state; writes nothing.
 
     `since` limits it to leads with a touch at or after that time; `progress(done, total)` is
     called as leads are processed.
@@ -38,7 +40,10 @@ def backtest(
         if row is None:
             continue
         history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
-        result = assess(model=model, persona=persona_of(row), touches=history, now=now)
+        # At the moment the stored state was derived: like with like, so the live model over
+        # the same history shows no change, however much the evidence has decayed since.
+        at = as_utc(row.scored_at) or now
+        result = assess(model=model, persona=persona_of(row), touches=history, now=at)
         funnel = result.funnel_stage and result.funnel_stage.value
         owner = owners.get(lead_id)
         account = (

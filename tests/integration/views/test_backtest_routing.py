@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -83,3 +84,38 @@ async def test_backtest_and_live_routing_pick_the_same_team_under_an_account_rol
         assert report.changes.get("owner_team", 0) == 0, report.as_dict()
     finally:
         runtime.stop()
+
+
+async def test_the_live_model_over_the_same_history_reports_no_change_even_weeks_later(
+    client: httpx.AsyncClient, runtime: Runtime
+):
+    people = [
+        {"email": "bo@initech.example", "job_title": "CTO"},
+        {"email": "cy@initech.example", "job_title": "Analyst"},
+    ]
+    events = [
+        {"type": kind, "lead": person}
+        for person in people
+        for kind in ("pricing_viewed", "demo_requested", "webinar_attended", "email_open")
+    ]
+    assert (await client.post("/v1/events/batch", json=events)).status_code == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        items = (await client.get("/v1/leads")).json()["items"]
+        if len(items) == 2 and all(i["owner"] and i["score"] > 0 for i in items):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the leads were never scored and routed")
+    settings = runtime.settings
+    assert runtime.resources is not None
+    with runtime.resources.sessions() as session:
+        report = backtest(
+            session,
+            model=load_model(settings.scoring_model),
+            routing=config_for(settings),
+            since=None,
+            now=utcnow() + timedelta(days=45),  # the evidence has decayed a lot since
+        )
+    assert report.leads == 2
+    assert report.changed_leads == 0, report.as_dict()
