@@ -29,7 +29,7 @@ from shared.faults import (
     classify,
     dead_letter_reason,
 )
-from shared.group import RebalanceWatch, joining_group, poll_through_join
+from shared.group import STOP_JOIN_WAIT_S, RebalanceWatch, joining_group, poll_through_join
 from shared.kafka import AsyncProducer
 from shared.records import (
     BatchHandler,
@@ -226,6 +226,9 @@ class ConsumerLoop:
                     self._stop.wait(wait)
         finally:
             try:
+                if self._to_commit and joining_group(consumer):
+                    # A rebalance under way refuses commits: see it through (briefly) first.
+                    poll_through_join(consumer, wait_s=STOP_JOIN_WAIT_S)
                 self._commit(consumer)  # what was made durable since the last commit
             except Exception as exc:  # its records come back to the next owner, deduplicated
                 log.warning("consumer %s: final commit failed: %s", self.name, exc)

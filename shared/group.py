@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # stay "rebalancing" for good. After JOIN_WAIT_S the outer loop runs once, and polls again.
 JOIN_POLL_SLICE_MS = 100
 JOIN_WAIT_S = 10.0
+# How long a stopping loop waits for a join under way, so it can commit its durable work.
+STOP_JOIN_WAIT_S = 5.0
 
 
 def joining_group(consumer: KafkaConsumer) -> bool:
@@ -39,11 +41,12 @@ def joining_group(consumer: KafkaConsumer) -> bool:
 
 
 def poll_through_join(
-    consumer: KafkaConsumer, *, stop: threading.Event
+    consumer: KafkaConsumer, *, stop: threading.Event | None = None, wait_s: float = JOIN_WAIT_S
 ) -> dict[TopicPartition, list[Any]]:
     """Poll back to back until the group join is done (see JOIN_POLL_SLICE_MS), records come,
-    `stop` is set or JOIN_WAIT_S pass; returns what the last poll fetched."""
-    deadline = time.monotonic() + JOIN_WAIT_S
+    `stop` is set or `wait_s` pass; returns what the last poll fetched."""
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + wait_s
     while True:
         batch: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=JOIN_POLL_SLICE_MS)
         if batch or stop.is_set() or time.monotonic() >= deadline or not joining_group(consumer):
