@@ -159,21 +159,34 @@ def _carts_before_email(
     newest, source = latest.occurred_at, latest.source
     first_id, first = min(left.items(), key=lambda kv: kv[1].occurred_at)
     plan.schedule.append(
-        NewAction(
-            kind="email",
-            playbook=ABANDONED_CART,
-            idempotency_key=f"{ABANDONED_CART}:{lead.lead_id}:{first_id}",
+        _cart_email(
+            lead.lead_id,
+            carts={c: dict(t.properties["cart"]) for c, t in left.items()},
+            first=(first_id, first.occurred_at),
             due_at=max(newest + timedelta(seconds=cfg.abandoned_cart.delay_for(source)), now),
-            payload={
-                "template": ABANDONED_CART,
-                "carts": {c: dict(t.properties["cart"]) for c, t in left.items()},
-                "cart_ids": sorted(left),
-                "first_cart_at": first.occurred_at.isoformat(),
-            },
-            marketing=True,
         )
     )
     return plan
+
+
+def _cart_email(
+    lead_id: str, *, carts: dict[str, Any], first: tuple[str, datetime], due_at: datetime
+) -> NewAction:
+    """The abandoned-cart email for `carts`, keyed by the first cart (id, when it was left)."""
+    first_id, first_at = first
+    return NewAction(
+        kind="email",
+        playbook=ABANDONED_CART,
+        idempotency_key=f"{ABANDONED_CART}:{lead_id}:{first_id}",
+        due_at=due_at,
+        payload={
+            "template": ABANDONED_CART,
+            "carts": carts,
+            "cart_ids": sorted(carts),
+            "first_cart_at": first_at.isoformat(),
+        },
+        marketing=True,
+    )
 
 
 def _abandoned_cart(
@@ -199,9 +212,9 @@ def _abandoned_cart(
         return plan
     if touch is None or touch.type not in CART_TYPES:
         return _carts_before_email(change, history, orders, cart_touches, cfg, now)
-    if touch.cart_id() is None:
-        return plan
     cart_id = touch.cart_id()
+    if cart_id is None:
+        return plan
     # The order may have been processed before this cart event: then there is nothing to chase.
     if any(o.cart_id() == cart_id or o.occurred_at >= touch.occurred_at for o in orders):
         return plan
@@ -221,18 +234,8 @@ def _abandoned_cart(
         plan.update.append((pending.id, max(pending.due_at, due), payload))
         return plan
     plan.schedule.append(
-        NewAction(
-            kind="email",
-            playbook=ABANDONED_CART,
-            idempotency_key=f"{ABANDONED_CART}:{lead.lead_id}:{cart_id}",
-            due_at=due,
-            payload={
-                "template": ABANDONED_CART,
-                "carts": {cart_id: cart},
-                "cart_ids": [cart_id],
-                "first_cart_at": touch.occurred_at.isoformat(),
-            },
-            marketing=True,
+        _cart_email(
+            lead.lead_id, carts={cart_id: cart}, first=(cart_id, touch.occurred_at), due_at=due
         )
     )
     return plan
