@@ -11,17 +11,18 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
+from shared import kafka_join
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
 
+kafka_join.apply()  # see shared/kafka_join.py: a join that finished between polls is kept
+
 # While the consumer (re)joins its group the loop polls back to back, JOIN_POLL_SLICE_MS at a
-# time, doing nothing else. kafka-python 3.0.12 runs the JoinGroup/SyncGroup round trip as a
-# task that a poll awaits only for its own timeout; a task that finishes between two polls is
-# thrown away and a fresh JoinGroup sent (from the group's leader, that starts another
-# rebalance). A loop that sleeps or retries held records between short polls while it waits an
-# outage out so may never join: reproduced with 5 ms polls 200 ms apart on an idle broker, which
-# stay "rebalancing" for good. After JOIN_WAIT_S the outer loop runs once, and polls again.
+# time, doing nothing else: held records are retried after the join, on the partitions it
+# leaves. (kafka-python 3.0.12 used to lose a join that finished between two polls and start
+# over, which could keep a group rebalancing for good; shared/kafka_join.py fixes that.) After
+# JOIN_WAIT_S the outer loop runs once, and polls again.
 JOIN_POLL_SLICE_MS = 100
 JOIN_WAIT_S = 10.0
 # How long a stopping loop waits for a join under way, so it can commit its durable work.

@@ -1,0 +1,59 @@
+"""kafka-python 3.0.12's group join with leadflow's fix (shared/kafka_join.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer
+
+import shared.group  # noqa: F401  (applies the fix, as every consumer loop does)
+from shared.config import Settings
+from shared.kafka import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+def joined(consumer: KafkaConsumer) -> bool:
+    """True once the consumer holds partitions and is neither rebalancing nor due to rejoin."""
+    coordinator = consumer._coordinator
+    return bool(
+        consumer.assignment()
+        and not coordinator.rebalance_in_progress()
+        and not coordinator.need_rejoin()
+    )
+
+
+def test_a_consumer_that_polls_briefly_with_long_gaps_still_joins_its_group(
+    settings: Settings,
+):
+    # 5 ms polls 200 ms apart: the join round trip finishes between two polls. Unpatched,
+    # kafka-python threw that result away and sent a new JoinGroup each time (on Apache Kafka
+    # 4.1 it never joined in 20 s, 3 tries out of 3); with the fix it joins in about a second.
+    ensure_topics(settings=settings)
+    session_timeout = settings.kafka_session_timeout_ms
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"join-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        session_timeout_ms=session_timeout,
+        heartbeat_interval_ms=max(100, session_timeout // 3),
+    )
+    try:
+        consumer.partitions_for_topic(settings.topic_touch_events)
+        consumer.subscribe([settings.topic_touch_events])
+        deadline = time.monotonic() + 30
+        while not joined(consumer) and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=5)
+            time.sleep(0.2)
+        assert joined(consumer), "the consumer never joined: a finished join was thrown away"
+        # And it stays joined: no rebalance of its own making on the next polls.
+        generation = consumer._coordinator._generation.generation_id
+        for _ in range(10):
+            consumer.poll(timeout_ms=5)
+            time.sleep(0.2)
+        assert joined(consumer)
+        assert consumer._coordinator._generation.generation_id == generation
+    finally:
+        consumer.close(autocommit=False)
