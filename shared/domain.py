@@ -13,6 +13,8 @@ class Qualification(StrEnum):
     SQL = "sql"
     CUSTOMER = "customer"
     DISQUALIFIED = "disqualified"
+    # Sales sent it back with a reason: nurtured by marketing until it raises its hand again.
+    RECYCLED = "recycled"
 
 
 class FunnelStage(StrEnum):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.routing.public import current_owners
 from services.scoring import repository as repo
+from shared.db import as_utc
 from shared.domain import FunnelStage, JourneyStage
 
 
@@ -21,12 +22,15 @@ def funnel_report(
 ) -> dict[str, Any]:
     """Leads created in [since, until): how many are at each funnel and journey stage, how many
     of those that reached each funnel step went on to the next, the median time spent in each
-    step, the same per owning team, and the journey x funnel matrix."""
+    step, sales' verdicts (accepted, rejected, recycled), the same per owning team, and the
+    journey x funnel matrix."""
     cohort = repo.leads_created_between(session, since=since, until=until)
     owners = current_owners(session, lead_ids=[r.id for r in cohort])
     if team is not None:
         cohort = [r for r in cohort if owners.get(r.id) is not None and owners[r.id].team == team]
-    history = repo.funnel_history_of(session, lead_ids=[r.id for r in cohort])
+    history = repo.funnel_history_of(
+        session, lead_ids=[r.id for r in cohort], tracks=("funnel", "qualification", "sales")
+    )
     by_team: dict[str, list[Row]] = {}
     for r in cohort:
         owner = owners.get(r.id)
@@ -43,8 +47,41 @@ def funnel_report(
     }
 
 
+def sales_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[str, Any]:
+    """Sales' verdicts on the cohort: leads that reached mql or sql, were accepted (SAL) or
+    rejected, are recycled now, the acceptance rate among leads with a verdict, and the median
+    time from a lead's first mql/sql to its first acceptance."""
+    qualified = accepted = rejected = 0
+    to_accept: list[float] = []
+    for r in rows:
+        moves = history.get(r.id, [])
+        first_qualified = next(
+            (m.at for m in moves if m.track == "qualification" and m.to_stage in ("mql", "sql")),
+            None,
+        )
+        first_accepted = next(
+            (m.at for m in moves if m.track == "sales" and m.to_stage == "accepted"), None
+        )
+        qualified += first_qualified is not None
+        accepted += first_accepted is not None
+        rejected += any(m.track == "sales" and m.to_stage == "rejected" for m in moves)
+        if first_qualified is not None and first_accepted is not None:
+            waited = as_utc(first_accepted) - as_utc(first_qualified)  # type: ignore[operator]
+            to_accept.append(max(0.0, waited.total_seconds()))
+    judged = sum(1 for r in rows if any(m.track == "sales" for m in history.get(r.id, [])))
+    return {
+        "qualified": qualified,
+        "accepted": accepted,
+        "rejected": rejected,
+        "recycled": sum(1 for r in rows if r.qualification == "recycled"),
+        "acceptance_rate": round(accepted / judged, 4) if judged else None,
+        "median_seconds_to_accept": statistics.median(to_accept) if to_accept else None,
+    }
+
+
 def funnel_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[str, Any]:
-    """Stage counts, step conversion, median time in stage and the journey x funnel matrix."""
+    """Stage counts, step conversion, median time in stage, the journey x funnel matrix and
+    sales' verdicts (`history` holds the funnel, qualification and sales tracks)."""
     order = [s.value for s in FunnelStage]
     journeys = [s.value for s in JourneyStage]
     funnel_counts = {s: 0 for s in order}
@@ -59,7 +96,7 @@ def funnel_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[s
             journey_counts[r.journey_stage] += 1
         if r.funnel_stage in funnel_counts and r.journey_stage in journey_counts:
             matrix[r.journey_stage][r.funnel_stage] += 1
-        moves = history.get(r.id, [])
+        moves = [m for m in history.get(r.id, []) if m.track == "funnel"]
         # The furthest step a lead ever reached counts it as having passed every earlier step
         # (stages can be skipped: a demo request jumps straight to intent).
         furthest = max((order.index(m.to_stage) for m in moves if m.to_stage in order), default=-1)
@@ -87,4 +124,5 @@ def funnel_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[s
             s: statistics.median(v) if v else None for s, v in spent.items()
         },
         "journey_by_funnel": matrix,
+        "sales": sales_figures(rows, history),
     }

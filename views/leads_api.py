@@ -408,6 +408,14 @@ def _before(moment: datetime, span: timedelta) -> datetime:
             ],
             "median_seconds_in_stage": {"awareness": 200.0},
             "journey_by_funnel": {"problem_identification": {"awareness": 1, "interest": 1}},
+            "sales": {
+                "qualified": 4,
+                "accepted": 3,
+                "rejected": 1,
+                "recycled": 1,
+                "acceptance_rate": 0.75,
+                "median_seconds_to_accept": 5400.0,
+            },
             "teams": {},
         }
     )
@@ -422,7 +430,9 @@ def funnel(
 ) -> dict[str, Any]:
     """For leads created in [from, to) (default: the last 90 days): leads per funnel and
     journey stage, conversion from each funnel step to the next, median time in stage, per
-    owning team, and the journey x funnel matrix."""
+    owning team, the journey x funnel matrix, and sales' verdicts: leads that reached mql/sql,
+    were accepted (SAL) or rejected by sales, are recycled to nurture now, the acceptance rate
+    and the median time from qualifying to acceptance."""
     until = to or utcnow()
     since = from_ or _before(until, FUNNEL_WINDOW)
     if since >= until:

@@ -376,11 +376,14 @@ def leads_quiet_in_stages(
 
 
 def leads_scored_before(session: Session, *, before: datetime, limit: int) -> list[str]:
-    """Leads with a score to lose whose stored score was derived before `before` (stalest
-    first)."""
+    """Leads with a score to lose (or a recycling to run out) whose stored score was derived
+    before `before` (stalest first)."""
     query = (
         select(leads.c.id)
-        .where(leads.c.score > 0, or_(leads.c.scored_at < before, leads.c.scored_at.is_(None)))
+        .where(
+            or_(leads.c.score > 0, leads.c.qualification == "recycled"),
+            or_(leads.c.scored_at < before, leads.c.scored_at.is_(None)),
+        )
         .order_by(leads.c.scored_at)
         .limit(limit)
     )
@@ -402,14 +405,17 @@ def leads_created_between(session: Session, *, since: datetime, until: datetime)
     )
 
 
-def funnel_history_of(session: Session, *, lead_ids: Sequence[str]) -> dict[str, list[Row]]:
-    """The funnel transitions of these leads, by lead, in time order."""
+def funnel_history_of(
+    session: Session, *, lead_ids: Sequence[str], tracks: Sequence[str] = ("funnel",)
+) -> dict[str, list[Row]]:
+    """The transitions of these leads on `tracks` (funnel, journey, qualification, sales), by
+    lead, in time order."""
     found: dict[str, list[Row]] = {i: [] for i in lead_ids}
     for start in range(0, len(lead_ids), 500):
         chunk = list(lead_ids[start : start + 500])
         rows = session.execute(
             select(stage_history)
-            .where(stage_history.c.lead_id.in_(chunk), stage_history.c.track == "funnel")
+            .where(stage_history.c.lead_id.in_(chunk), stage_history.c.track.in_(list(tracks)))
             .order_by(stage_history.c.at, stage_history.c.id)
         )
         for row in rows:

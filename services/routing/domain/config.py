@@ -25,8 +25,10 @@ from shared.durations import Duration
 QUALIFICATIONS: tuple[str, ...] = tuple(q.value for q in Qualification)
 FUNNEL_STAGES: tuple[str, ...] = tuple(s.value for s in FUNNEL_ORDER)
 ACCOUNT_ROLES: tuple[str, ...] = ("driver", "participant", "gatekeeper", "not_involved")
-# A minimum qualification must be on the ladder; "disqualified" is off it.
-_LADDER: tuple[str, ...] = tuple(q for q in QUALIFICATIONS if q != Qualification.DISQUALIFIED)
+# A minimum qualification must be on the ladder; "disqualified" and "recycled" are off it.
+_LADDER: tuple[str, ...] = tuple(
+    q for q in QUALIFICATIONS if q not in (Qualification.DISQUALIFIED, Qualification.RECYCLED)
+)
 
 _ERROR_TYPE = "routing_config"
 _MEMBER_ID_RE = re.compile(r"^[^@\s]+@[^@\s]+$")

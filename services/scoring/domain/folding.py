@@ -1,7 +1,8 @@
 """A lead's scoring state folded one touch at a time, so an in-order touch costs O(1).
 
 `LeadState` keeps what the rules need of the history (`RuleMemory`), where both stage tracks
-stand, and the newest settling touch. `fold` adds the next touch; `settle` gives the assessment
+stand, the newest settling touch, the sales rejection that recycles the lead (if no hand-raise
+came after it) and sales' last verdict. `fold` adds the next touch; `settle` gives the assessment
 at `now`. Folding a whole history from an empty state is the replay a late touch needs, so the
 in-order and the replayed results are the same by construction. `to_json`/`from_json` give the
 stored shape.
@@ -34,6 +35,12 @@ class LeadState:
     funnel: TrackState = field(default_factory=TrackState)
     journey: TrackState = field(default_factory=TrackState)
     settling: Seen | None = None
+    # The sales rejection the lead is recycled by (None once a requalify event follows), and
+    # the reason sales gave.
+    recycled: Seen | None = None
+    recycle_reason: str | None = None
+    # Sales' newest verdict on the "sales" track (accepted, rejected).
+    sales: Seen | None = None
 
     def is_late(self, touch: Touch) -> bool:
         """True if the touch sorts before the newest one folded (it needs a replay)."""
@@ -50,7 +57,37 @@ class LeadState:
                 self.journey.stage, self.journey.entered_at, self.journey.supported_at
             ),
             settling=self.settling,
+            recycled=self.recycled,
+            recycle_reason=self.recycle_reason,
+            sales=self.sales,
         )
+
+
+def _reason(touch: Touch) -> str | None:
+    reason = touch.properties.get("reason")
+    return str(reason).strip()[:200] or None if reason else None
+
+
+def _sales_step(state: LeadState, *, model: ScoringModel, touch: Touch) -> list[Transition]:
+    """Record sales' verdict (accepted, rejected) on the "sales" track."""
+    step = model.qualification.sales_steps.get(touch.type)
+    if step is None:
+        return []
+    previous = state.sales
+    state.sales = Seen(touch.event_id, step, touch.occurred_at)
+    return [
+        Transition(
+            track="sales",
+            from_stage=previous.type if previous else None,
+            to_stage=step,
+            at=touch.occurred_at,
+            cause_event_id=touch.event_id,
+            rule=touch.type,
+            seconds_in_previous=(
+                (touch.occurred_at - previous.at).total_seconds() if previous else None
+            ),
+        )
+    ]
 
 
 def fold(state: LeadState, *, model: ScoringModel, touch: Touch) -> list[Transition]:
@@ -59,7 +96,13 @@ def fold(state: LeadState, *, model: ScoringModel, touch: Touch) -> list[Transit
     q = model.qualification
     if touch.type in q.customer_events or touch.type in q.disqualify_events:
         state.settling = Seen(touch.event_id, touch.type, touch.occurred_at)
-    moves = step_track("funnel", model.stages.funnel, state.funnel, touch)
+    if touch.type in q.recycle_events:
+        state.recycled = Seen(touch.event_id, touch.type, touch.occurred_at)
+        state.recycle_reason = _reason(touch)
+    elif touch.type in q.requalify_events:
+        state.recycled, state.recycle_reason = None, None
+    moves = _sales_step(state, model=model, touch=touch)
+    moves += step_track("funnel", model.stages.funnel, state.funnel, touch)
     moves += step_track("journey", model.stages.journey, state.journey, touch)
     state.newest = Seen(touch.event_id, touch.type, touch.occurred_at)
     return moves
@@ -91,8 +134,19 @@ def settle(state: LeadState, *, model: ScoringModel, persona: Persona, now: date
         if state.settling
         else []
     )
+    recycled = state.recycled
     qualification, reason = qualify(
-        model=model, bant=bant, score=score, persona=persona, touches=settling
+        model=model,
+        bant=bant,
+        score=score,
+        persona=persona,
+        touches=settling,
+        recycled=(
+            Touch(recycled.event_id, recycled.type, recycled.at, properties=_reason_of(state))
+            if recycled
+            else None
+        ),
+        now=now,
     )
     funnel, funnel_moves = settle_track("funnel", model.stages.funnel, state.funnel, now=now)
     journey, journey_moves = settle_track("journey", model.stages.journey, state.journey, now=now)
@@ -108,6 +162,10 @@ def settle(state: LeadState, *, model: ScoringModel, persona: Persona, now: date
         transitions=pending,
     )
     return Settled(assessment=assessment, pending=pending)
+
+
+def _reason_of(state: LeadState) -> dict[str, Any]:
+    return {"reason": state.recycle_reason} if state.recycle_reason else {}
 
 
 # --- stored shape ------------------------------------------------------------------------------
@@ -138,7 +196,7 @@ def to_json(state: LeadState) -> dict[str, Any]:
     """The state as JSON-ready data for a serializer that writes datetimes in ISO 8601 (the
     engine's orjson does so in C, which is most of what writing a state costs)."""
     return {
-        "v": 1,
+        "v": 2,
         "model": state.model_version,
         "newest": _seen_json(state.newest),
         "matches": {k: [_seen_json(s) for s in v] for k, v in state.memory.matches.items()},
@@ -146,13 +204,16 @@ def to_json(state: LeadState) -> dict[str, Any]:
         "funnel": _track_json(state.funnel),
         "journey": _track_json(state.journey),
         "settling": _seen_json(state.settling),
+        "recycled": _seen_json(state.recycled),
+        "recycle_reason": state.recycle_reason,
+        "sales": _seen_json(state.sales),
     }
 
 
 def from_json(data: dict[str, Any] | None, *, model: ScoringModel) -> LeadState | None:
     """The state back from its stored shape; None when there is none, or it was kept for
     another model (or shape), so the history must be replayed."""
-    if not data or data.get("v") != 1 or data.get("model") != model.version:
+    if not data or data.get("v") != 2 or data.get("model") != model.version:
         return None
     # The ignores: _seen is None only for a null, and to_json never stores a null Seen here.
     memory = RuleMemory(
@@ -166,4 +227,7 @@ def from_json(data: dict[str, Any] | None, *, model: ScoringModel) -> LeadState 
         funnel=_track(data["funnel"]),
         journey=_track(data["journey"]),
         settling=_seen(data["settling"]),
+        recycled=_seen(data["recycled"]),
+        recycle_reason=data["recycle_reason"],
+        sales=_seen(data["sales"]),
     )

@@ -32,8 +32,12 @@ def qualify(
     score: int,
     persona: Persona,
     touches: Sequence[Touch],
+    recycled: Touch | None = None,
+    now: datetime | None = None,
 ) -> tuple[Qualification, str]:
-    """The qualification and the reason for it, in one sentence."""
+    """The qualification and the reason for it, in one sentence. `touches` are the settling
+    ones; `recycled` is the sales rejection no requalify event followed (its `reason` in its
+    properties), which holds the lead at "recycled" for `recycle_days` after it (to `now`)."""
     q = model.qualification
     settling = [t for t in touches if t.type in (*q.customer_events, *q.disqualify_events)]
     if settling:
@@ -47,6 +51,14 @@ def qualify(
     for rule in q.disqualify_rules:
         if firmographic_matches(rule, persona):
             return Qualification.DISQUALIFIED, f"disqualified by rule {rule.name}"
+    if recycled is not None and (
+        now is None or (now - recycled.occurred_at).total_seconds() < q.recycle_days * 86400
+    ):
+        reason = recycled.properties.get("reason")
+        return Qualification.RECYCLED, (
+            f"recycled to nurture: {recycled.type} on {recycled.occurred_at:%Y-%m-%d}"
+            + (f" ({reason})" if reason else "")
+        )
     met = [n for n, d in bant.dimensions().items() if d.met]
     met_text = f"{len(met)} of 4 BANT dimensions met ({', '.join(met) or 'none'})"
     # A dimension count of 0 switches that route off (only the score qualifies).

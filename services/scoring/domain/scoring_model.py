@@ -119,6 +119,21 @@ class Qualification(_Strict):
     disqualify_events: tuple[str, ...] = ("disqualified",)
     # Persona facts that disqualify outright (e.g. competitors' domains).
     disqualify_rules: tuple[FirmographicRule, ...] = ()
+    # Sales feedback that sends the lead back to marketing ("recycled", with the reason given),
+    # until a requalify event comes after it or recycle_days pass; then it qualifies as usual.
+    recycle_events: tuple[str, ...] = ("sales_rejected",)
+    requalify_events: tuple[str, ...] = (
+        "demo_requested",
+        "meeting_booked",
+        "trial_started",
+        "sales_accepted",
+    )
+    recycle_days: float = Field(90, gt=0, le=3650)
+    # Sales feedback recorded as a step on the lead's "sales" track, by touch type: accepted
+    # (a sales-accepted lead, SAL) and rejected.
+    sales_steps: dict[str, str] = Field(
+        default_factory=lambda: {"sales_accepted": "accepted", "sales_rejected": "rejected"}
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Qualification:

@@ -54,7 +54,7 @@ def _default() -> RoutingConfig:
 
 def test_default_config_parses_with_its_version_and_default_team() -> None:
     config = _default()
-    assert config.version == "default-2026.11"
+    assert config.version == "default-2026.12"
     assert config.default_team == "marketing"
 
 
@@ -62,6 +62,7 @@ def test_default_config_lists_rules_in_priority_order() -> None:
     assert [(r.name, r.team) for r in _default().rules] == [
         ("customers_to_success", "customer-success"),
         ("disqualified_to_nurture", "marketing-nurture"),
+        ("recycled_to_nurture", "marketing-nurture"),
         ("enterprise_sql", "sales-enterprise"),
         ("sql_to_sales", "sales"),
         ("mql_to_sdr", "sdr"),
@@ -69,7 +70,7 @@ def test_default_config_lists_rules_in_priority_order() -> None:
 
 
 def test_default_enterprise_rule_needs_large_b2b_sql_leads() -> None:
-    rule = _default().rules[2]
+    rule = next(r for r in _default().rules if r.name == "enterprise_sql")
     assert rule.qualifications == ("sql",)
     assert rule.segment == "b2b"
     assert rule.min_employees == 1000

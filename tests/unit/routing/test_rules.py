@@ -156,6 +156,11 @@ def test_lead_no_rule_matches_goes_to_the_default_team() -> None:
             "marketing-nurture",
             "disqualified_to_nurture",
         ),
+        (
+            replace(LEAD, qualification="recycled", employees=5000),
+            "marketing-nurture",
+            "recycled_to_nurture",
+        ),
         (replace(LEAD, employees=5000), "sales-enterprise", "enterprise_sql"),
         (replace(LEAD, employees=5000, segment="b2c"), "sales", "sql_to_sales"),
         (LEAD, "sales", "sql_to_sales"),

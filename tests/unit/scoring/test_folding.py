@@ -37,6 +37,8 @@ KINDS: list[tuple[str, dict[str, Any]]] = [
     ("order_completed", {}),
     ("disqualified", {}),
     ("meeting_booked", {}),
+    ("sales_rejected", {"reason": "no budget"}),
+    ("sales_accepted", {}),
 ]
 
 
