@@ -123,13 +123,15 @@ def suppressed_among(session: Session, *, lead_ids: Sequence[str]) -> set[str]:
 
 
 def member_loads(session: Session, *, teams: Sequence[str]) -> dict[str, dict[str, int]]:
-    """How many leads each member of these teams currently owns, by team."""
+    """How many leads count against each member's capacity (owned, not contacted yet), by
+    team."""
     rows = session.execute(
         select(assignments.c.team, assignments.c.member, func.count())
         .where(
             assignments.c.current,
             assignments.c.team.in_(teams),
             assignments.c.member.isnot(None),
+            assignments.c.contacted_at.is_(None),
         )
         .group_by(assignments.c.team, assignments.c.member)
     )

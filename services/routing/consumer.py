@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.routing.batch import handle_changes
 from services.routing.delivery import Delivery, DeliveryOutages, deliver_due
+from services.routing.queue import hand_out_queued
 from services.routing.service import config_for
 from shared import outbox
 from shared.config import Settings
@@ -83,7 +84,9 @@ def build_deliverer(
             worker=worker,
             now=utcnow,
         )
+        with transaction(sessions) as session:
+            handed = hand_out_queued(session, config=config, now=utcnow())
         outbox.flush(sessions=sessions, producer=producer)
-        return delivered
+        return delivered + handed
 
     return run_once

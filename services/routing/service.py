@@ -116,16 +116,19 @@ def assign(
     cause_event_id: str,
     now: datetime,
     exclude: Sequence[str] = (),
+    member: str | None = None,
 ) -> Row:
-    """Assign the lead to the team, round-robin to an available member under capacity (else the
-    team queue), with the SLA clock started; returns the new assignment."""
+    """Assign the lead to the team: to `member` when given, else round-robin to an available
+    member under capacity (else the team queue), with the SLA clock started; returns the new
+    assignment."""
     team = config.team(decision.team)
-    member = pick_member(
-        members=team.members,
-        open_counts=repo.member_open_counts(session, team=decision.team),
-        away={*repo.away_members(session, team=decision.team, now=now), *exclude},
-        last_assigned=repo.last_assigned(session, team=decision.team),
-    )
+    if member is None:
+        member = pick_member(
+            members=team.members,
+            open_counts=repo.capacity_loads(session, team=decision.team),
+            away={*repo.away_members(session, team=decision.team, now=now), *exclude},
+            last_assigned=repo.last_assigned(session, team=decision.team),
+        )
     if member is not None:
         repo.set_last_assigned(session, team=decision.team, member=member)
     sla = sla_seconds(team, qualification=qualification or "unqualified", funnel_stage=funnel_stage)
@@ -271,11 +274,13 @@ def list_teams(session: Session, *, config: RoutingConfig, now: datetime) -> lis
     """Every configured team with its members (capacity, load, availability), SLAs, rules,
     open leads and SLA breaches."""
     counts = repo.open_lead_counts(session)
+    queued = repo.queued_counts(session)
     breaches = repo.sla_breach_counts(session)
     availability = repo.availability(session)
     result = []
     for name, team in config.teams.items():
         load = repo.member_open_counts(session, team=name)
+        counted = repo.capacity_loads(session, team=name)
         away = repo.away_members(session, team=name, now=now)
         result.append(
             {
@@ -283,6 +288,7 @@ def list_teams(session: Session, *, config: RoutingConfig, now: datetime) -> lis
                 "rules": [r.name for r in config.rules if r.team == name]
                 + (["default"] if name == config.default_team else []),
                 "open_leads": counts.get(name, 0),
+                "queued": queued.get(name, 0),
                 "sla_breaches": breaches.get(name, 0),
                 "sla": {k: v for k, v in team.sla.items()},
                 "escalation": team.escalation,
@@ -293,6 +299,8 @@ def list_teams(session: Session, *, config: RoutingConfig, now: datetime) -> lis
                         "name": m.name,
                         "capacity": m.capacity,
                         "open_leads": load.get(m.id, 0),
+                        # Owned and not contacted yet: what counts against `capacity`.
+                        "load": counted.get(m.id, 0),
                         "away": m.id in away,
                         "away_until": _iso(
                             availability[(name, m.id)].away_until
