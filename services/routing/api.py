@@ -57,6 +57,27 @@ def team_queue(
     return {"items": service.team_queue(session, team=team, limit=limit)}
 
 
+@router.get(
+    "/v1/teams/{team}/tasks",
+    summary="A team's open tasks, the oldest first",
+    responses=error_responses(*KEYED, 404, 422),
+)
+def team_tasks(
+    team: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    _principal: LeadsReader,
+    member: Annotated[str | None, Query(max_length=320, pattern=STORABLE_TEXT)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Tasks of the team (escalations, regression and sales alerts without a webhook, event
+    follow-ups) that are open: due or waiting for someone to close them; `member` narrows to
+    one owner's. Close one with `POST /v1/actions/{id}/cancel`. 404 for an unknown team."""
+    if team not in service.config_for(settings).teams:
+        raise ApiError(404, "not_found", f"no team named {team!r}")
+    return {"items": service.open_tasks(session, team=team, member=member, limit=limit)}
+
+
 class Availability(BaseModel):
     """Mark a member away (optionally until a time) or back."""
 

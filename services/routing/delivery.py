@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,56 +18,14 @@ from services.routing.domain import playbooks as pb
 from services.routing.domain.actions import ActionStatus
 from services.routing.domain.config import RoutingConfig
 from services.routing.domain.rules import RoutingDecision
-from services.routing.domain.webhooks import unsubscribe_token
-from services.routing.senders import (
-    DeliveryError,
-    SmtpConfig,
-    render_email,
-    send_email,
-    send_webhook,
-)
+from services.routing.send_steps import Delivery, prepare
+from services.routing.senders import DeliveryError
 from services.routing.service import as_action, assign, lead_state, store_action, touches_of
-from services.scoring import public as scoring
 from shared.config import Settings
 from shared.db import as_utc, transaction
 from shared.faults import Dependency, Fault, Outage, classify
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Delivery:
-    """What delivering actions needs: SMTP, an HTTP client, and the signing secrets."""
-
-    smtp: SmtpConfig | None
-    http: httpx.Client
-    webhook_secret: str | None
-    secret_key: str
-    public_url: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Delivery:
-        """Delivery set up from the settings (no SMTP when LEADFLOW_SMTP_HOST is unset)."""
-        smtp = None
-        if settings.smtp_host:
-            smtp = SmtpConfig(
-                host=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=(
-                    settings.smtp_password.get_secret_value() if settings.smtp_password else None
-                ),
-                sender=settings.smtp_from,
-            )
-        return cls(
-            smtp=smtp,
-            http=httpx.Client(timeout=10.0),
-            webhook_secret=(
-                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            ),
-            secret_key=settings.secret_key.get_secret_value(),
-            public_url=settings.public_url.rstrip("/"),
-        )
 
 
 def _backoff(attempts: int, *, base_s: float) -> float:
@@ -93,6 +48,13 @@ def recover_stale_claims(session: Session, *, settings: Settings, now: datetime)
                 "last_error": "the worker stopped after claiming this email and before "
                 "recording it; it may have gone out, so it is not resent",
             }
+        elif row.status == ActionStatus.SENDING and row.kind == "task":
+            # The task stands either way; its notification email is not sent twice.
+            values = {
+                "status": ActionStatus.OPEN,
+                "last_error": "the worker stopped while emailing this task; the notification "
+                "may not have gone out",
+            }
         else:
             values = {"status": ActionStatus.SCHEDULED, "claimed_by": None, "claimed_at": None}
         repo.update_action(session, action_id=row.id, values={**values, "updated_at": now})
@@ -111,8 +73,9 @@ class DeliveryOutages:
         self._by_destination: dict[str, Outage] = {}
 
     def of(self, row: Row) -> Outage | None:
-        """The tracker of the destination `row` is sent to; None for tasks and SLA checks."""
-        if row.kind == "email":
+        """The tracker of the destination `row` is sent to (a task's notification goes by
+        SMTP); None for SLA checks."""
+        if row.kind in ("email", "task"):
             destination = "smtp"
         elif row.kind == "webhook":
             url = str((row.payload or {}).get("url") or "")
@@ -190,63 +153,6 @@ def _put_back(
             _reschedule(session, row=row, wait_s=wait, now=now)
 
 
-def _prepare(
-    session: Session, *, row: Row, state: pb.LeadState, delivery: Delivery
-) -> Callable[[], None]:
-    """The send step for an action, built inside the transaction that checked it."""
-    if row.kind == "email":
-        if delivery.smtp is None:
-            raise DeliveryError("LEADFLOW_SMTP_HOST is not set", permanent=True)
-        smtp = delivery.smtp
-        token = unsubscribe_token(secret=delivery.secret_key, lead_id=state.lead_id)
-        unsubscribe_url = f"{delivery.public_url}/v1/unsubscribe/{token}"
-        payload = row.payload or {}
-        carts = list((payload.get("carts") or {}).values())
-        cart = carts[-1] if carts else {}
-        email = render_email(
-            template=payload.get("template", row.playbook),
-            context={
-                "lead": {"first_name": state.first_name, "email": state.email},
-                "cart": cart,
-                "carts": carts,
-                "webinar": payload.get("webinar") or {},
-                "unsubscribe_url": unsubscribe_url,
-            },
-        )
-        to, key = state.email or "", row.idempotency_key
-        return lambda: send_email(
-            config=smtp, to=to, email=email, message_id=key, unsubscribe_url=unsubscribe_url
-        )
-    if row.kind == "webhook":
-        if not delivery.webhook_secret:
-            raise DeliveryError("LEADFLOW_WEBHOOK_SECRET is not set", permanent=True)
-        secret, url = delivery.webhook_secret, (row.payload or {}).get("url")
-        lead = scoring.get_lead(session, lead_id=state.lead_id)
-        body = {
-            "type": (row.payload or {}).get("event", row.playbook),
-            "lead_id": state.lead_id,
-            "email": state.email,
-            "qualification": state.qualification,
-            "funnel_stage": state.funnel_stage,
-            "score": lead.score if lead else None,
-            "owner": {"team": state.owner_team, "member": state.owner_member},
-        }
-        timestamp = int(time.time())
-
-        def post() -> None:
-            send_webhook(
-                client=delivery.http,
-                url=url,
-                secret=secret,
-                msg_id=row.idempotency_key,
-                payload=body,
-                timestamp=timestamp,
-            )
-
-        return post
-    return lambda: None  # a task is recorded, not sent
-
-
 def _deliver_one(
     *,
     sessions: sessionmaker[Session],
@@ -316,7 +222,7 @@ def _deliver_one(
             )
             return
         try:
-            send = _prepare(session, row=row, state=state, delivery=delivery)
+            send = prepare(session, row=row, state=state, delivery=delivery, config=config)
         except DeliveryError as exc:
             send_error: DeliveryError | None = exc
         else:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from services.routing import queue_repository as queue_repo
 from services.routing import repository as repo
 from services.routing.domain.config import RoutingConfig
 from services.routing.domain.rules import RoutingDecision, pick_member
@@ -28,18 +29,18 @@ def hand_out_queued(
     another worker already handed out is skipped."""
     staffed = [name for name, team in config.teams.items() if team.members]
     handed = 0
-    for name in repo.teams_with_queue(session, teams=staffed) if staffed else []:
+    for name in queue_repo.teams_with_queue(session, teams=staffed) if staffed else []:
         team = config.team(name)
-        loads = repo.capacity_loads(session, team=name)
+        loads = queue_repo.capacity_loads(session, team=name)
         away = repo.away_members(session, team=name, now=now)
         last = repo.last_assigned(session, team=name)
-        for waiting in repo.queued(session, team=name, limit=limit):
+        for waiting in queue_repo.queued(session, team=name, limit=limit):
             member = pick_member(
                 members=team.members, open_counts=loads, away=away, last_assigned=last
             )
             if member is None:
                 break  # nobody has room: the rest wait, in order
-            if not repo.close_queued(session, assignment_id=waiting.id):
+            if not queue_repo.close_queued(session, assignment_id=waiting.id):
                 continue
             assign(
                 session,

@@ -252,75 +252,6 @@ def update_assignment(session: Session, *, assignment_id: int, values: dict[str,
     session.execute(update(assignments).where(assignments.c.id == assignment_id).values(**values))
 
 
-def capacity_loads(session: Session, *, team: str) -> dict[str, int]:
-    """How many leads count against each member's capacity: those they own and have not
-    contacted yet (contacted, accepted and closed leads free the slot)."""
-    rows = session.execute(
-        select(assignments.c.member, func.count())
-        .where(
-            assignments.c.current,
-            assignments.c.team == team,
-            assignments.c.member.isnot(None),
-            assignments.c.contacted_at.is_(None),
-        )
-        .group_by(assignments.c.member)
-    ).all()
-    return {member: count for member, count in rows}
-
-
-def queued_counts(session: Session) -> dict[str, int]:
-    """How many leads wait in each team's queue (no member yet)."""
-    rows = session.execute(
-        select(assignments.c.team, func.count())
-        .where(assignments.c.current, assignments.c.member.is_(None))
-        .group_by(assignments.c.team)
-    ).all()
-    return {team: count for team, count in rows}
-
-
-def teams_with_queue(session: Session, *, teams: Sequence[str]) -> list[str]:
-    """Which of these teams have leads waiting in their queue (no member yet)."""
-    rows = session.execute(
-        select(assignments.c.team)
-        .where(
-            assignments.c.current,
-            assignments.c.member.is_(None),
-            assignments.c.team.in_(list(teams)),
-        )
-        .distinct()
-    )
-    return sorted(rows.scalars())
-
-
-def queued(session: Session, *, team: str, limit: int) -> list[Row]:
-    """The team's queued assignments (no member yet), the longest waiting first."""
-    return list(
-        session.execute(
-            select(assignments)
-            .where(
-                assignments.c.current, assignments.c.team == team, assignments.c.member.is_(None)
-            )
-            .order_by(assignments.c.assigned_at, assignments.c.id)
-            .limit(limit)
-        )
-    )
-
-
-def close_queued(session: Session, *, assignment_id: int) -> bool:
-    """End a queued assignment so its lead can be handed out; False if another worker did (or
-    it is no longer queued)."""
-    result = session.execute(
-        update(assignments)
-        .where(
-            assignments.c.id == assignment_id,
-            assignments.c.current,
-            assignments.c.member.is_(None),
-        )
-        .values(current=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 def last_assigned(session: Session, *, team: str) -> str | None:
     """The member the team's round-robin gave the last lead to."""
     return session.execute(
@@ -438,6 +369,23 @@ def list_actions(
         query = query.where(actions.c.status == status)
     if kind is not None:
         query = query.where(actions.c.kind == kind)
+    return list(session.execute(query))
+
+
+def open_tasks(session: Session, *, team: str, member: str | None, limit: int) -> list[Row]:
+    """The team's tasks not closed yet (scheduled, being notified, open), the oldest first."""
+    query = (
+        select(actions)
+        .where(
+            actions.c.kind == "task",
+            actions.c.team == team,
+            actions.c.status.in_([ActionStatus.SCHEDULED, *IN_FLIGHT, ActionStatus.OPEN]),
+        )
+        .order_by(actions.c.created_at, actions.c.id)
+        .limit(limit)
+    )
+    if member is not None:
+        query = query.where(actions.c.member == member)
     return list(session.execute(query))
 
 

@@ -115,23 +115,25 @@ def _build_message(
     to: str,
     email: RenderedEmail,
     message_id: str,
-    unsubscribe_url: str,
+    unsubscribe_url: str | None,
     unsubscribe_mailto: str | None,
 ) -> EmailMessage:
-    """The MIME message: text with an HTML alternative and one-click unsubscribe headers."""
-    unsubscribe = f"<{unsubscribe_url}>"
-    if unsubscribe_mailto:
-        mailto = unsubscribe_mailto.removeprefix("mailto:")
-        unsubscribe += f", <mailto:{mailto}>"
+    """The MIME message: text with an HTML alternative and, for marketing email (with an
+    `unsubscribe_url`), one-click unsubscribe headers."""
     message = EmailMessage()
     message["From"] = config.sender
     message["To"] = to
     message["Subject"] = email.subject
     message["Message-ID"] = _message_id(message_id)
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["List-Unsubscribe"] = unsubscribe
-    # RFC 8058: lets mailbox providers unsubscribe with a single POST, no landing page.
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if unsubscribe_url is not None:
+        unsubscribe = f"<{unsubscribe_url}>"
+        if unsubscribe_mailto:
+            mailto = unsubscribe_mailto.removeprefix("mailto:")
+            unsubscribe += f", <mailto:{mailto}>"
+        message["List-Unsubscribe"] = unsubscribe
+        # RFC 8058: lets mailbox providers unsubscribe with a single POST, no landing page.
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
@@ -173,10 +175,11 @@ def send_email(
     to: str,
     email: RenderedEmail,
     message_id: str,
-    unsubscribe_url: str,
+    unsubscribe_url: str | None,
     unsubscribe_mailto: str | None = None,
 ) -> None:
-    """Submit one email over SMTP, upgrading to TLS when offered; raise DeliveryError on failure."""
+    """Submit one email over SMTP (`unsubscribe_url` None: an internal notification, no
+    unsubscribe headers), upgrading to TLS when offered; raise DeliveryError on failure."""
     try:
         message = _build_message(
             config=config,

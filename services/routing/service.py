@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.routing import queue_repository as queue_repo
 from services.routing import repository as repo
 from services.routing.domain import playbooks as pb
 from services.routing.domain.actions import CANCELLABLE, ActionStatus
@@ -125,7 +126,7 @@ def assign(
     if member is None:
         member = pick_member(
             members=team.members,
-            open_counts=repo.capacity_loads(session, team=decision.team),
+            open_counts=queue_repo.capacity_loads(session, team=decision.team),
             away={*repo.away_members(session, team=decision.team, now=now), *exclude},
             last_assigned=repo.last_assigned(session, team=decision.team),
         )
@@ -274,13 +275,13 @@ def list_teams(session: Session, *, config: RoutingConfig, now: datetime) -> lis
     """Every configured team with its members (capacity, load, availability), SLAs, rules,
     open leads and SLA breaches."""
     counts = repo.open_lead_counts(session)
-    queued = repo.queued_counts(session)
+    queued = queue_repo.queued_counts(session)
     breaches = repo.sla_breach_counts(session)
     availability = repo.availability(session)
     result = []
     for name, team in config.teams.items():
         load = repo.member_open_counts(session, team=name)
-        counted = repo.capacity_loads(session, team=name)
+        counted = queue_repo.capacity_loads(session, team=name)
         away = repo.away_members(session, team=name, now=now)
         result.append(
             {
@@ -371,6 +372,13 @@ def action_view(row: Row) -> dict[str, Any]:
         "sent_at": _iso(row.sent_at),
         "created_at": _iso(row.created_at),
     }
+
+
+def open_tasks(
+    session: Session, *, team: str, member: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The team's tasks not closed yet (scheduled or open), the oldest first."""
+    return [action_view(r) for r in repo.open_tasks(session, team=team, member=member, limit=limit)]
 
 
 def cancel_action(session: Session, *, action_id: str, now: datetime) -> dict[str, Any] | None:

@@ -131,6 +131,27 @@ class TeamConfig(_Strict):
     sla: dict[SlaKey, Within] = Field(default_factory=dict)
     # "reassign": a missed SLA moves the lead to the next member; "notify": only alerts.
     escalation: Literal["reassign", "notify"] = "notify"
+    # The team's shared inbox, and who a task (an escalation, a regression alert, a sales alert
+    # without a webhook, an event follow-up) is emailed to: "member" (the lead's owner, else
+    # the team inbox), "team" (the inbox) or "none" (listed in the API only).
+    email: str | None = Field(None, max_length=320)
+    tasks_to: Literal["member", "team", "none"] = "member"
+
+    @field_validator("email")
+    @classmethod
+    def _inbox(cls, value: str | None) -> str | None:
+        """A team inbox is an email address."""
+        if value is not None and not _MEMBER_ID_RE.fullmatch(value):
+            raise _refuse(f"{value!r} is not an email address such as sales@seller.example")
+        return value
+
+    def task_recipient(self, member: str | None) -> str | None:
+        """Where a task for a lead owned by `member` (None: queued) is emailed; None: nowhere."""
+        if self.tasks_to == "none":
+            return None
+        if self.tasks_to == "member" and member is not None:
+            return member
+        return self.email
 
     @field_validator("webhook_url")
     @classmethod

@@ -99,10 +99,11 @@ def test_default_sales_team_has_three_members_a_four_hour_sla_and_reassigns() ->
     assert sales.escalation == "reassign"
 
 
-def test_default_enterprise_team_alerts_a_placeholder_webhook() -> None:
+def test_default_enterprise_team_has_no_placeholder_webhook_and_emails_its_tasks() -> None:
     team = _default().team("sales-enterprise")
     assert len(team.members) == 2
-    assert team.webhook_url == "http://127.0.0.1:9/alerts/sales-enterprise"
+    assert team.webhook_url is None  # a sales alert is a task, emailed to the owner
+    assert team.tasks_to == "member" and team.email == "enterprise-desk@seller.example"
     assert team.sla == {"sql": 4 * 3600.0}
     assert team.escalation == "reassign"
 
@@ -379,3 +380,27 @@ def test_the_bundled_config_waits_ten_hours_for_shopify_carts_and_an_hour_for_ot
 def test_the_environment_cart_delay_wins_for_every_source() -> None:
     cart = load_config("default", abandoned_cart_delay_s=60).playbooks.abandoned_cart
     assert (cart.delay_for("shopify"), cart.delay_for("web")) == (60, 60)
+
+
+@pytest.mark.parametrize(
+    ("tasks_to", "email", "member", "expected"),
+    [
+        ("member", "desk@seller.example", "ana@seller.example", "ana@seller.example"),
+        ("member", "desk@seller.example", None, "desk@seller.example"),  # queued: the inbox
+        ("member", None, None, None),
+        ("team", "desk@seller.example", "ana@seller.example", "desk@seller.example"),
+        ("none", "desk@seller.example", "ana@seller.example", None),
+    ],
+)
+def test_a_task_is_emailed_to_the_owner_or_the_team_inbox_as_tasks_to_says(
+    tasks_to: str, email: str | None, member: str | None, expected: str | None
+) -> None:
+    team = TeamConfig.model_validate({"tasks_to": tasks_to, "email": email})
+    assert team.task_recipient(member) == expected
+
+
+def test_a_team_inbox_that_is_not_an_address_is_refused_with_its_place() -> None:
+    text = 'version = "v"\ndefault_team = "a"\n[teams.a]\nemail = "sales team"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="r.toml")
+    assert "teams.a.email" in str(caught.value) and "sales team" in str(caught.value)
