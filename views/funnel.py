@@ -11,19 +11,29 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from services.routing.public import current_owners
+from services.routing.public import (
+    RoutingConfig,
+    current_owners,
+    sla_breaches_by_stage,
+    step_owners,
+)
 from services.scoring import repository as repo
 from shared.db import as_utc
 from shared.domain import FunnelStage, JourneyStage
 
 
 def funnel_report(
-    session: Session, *, since: datetime, until: datetime, team: str | None
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    team: str | None,
+    config: RoutingConfig,
 ) -> dict[str, Any]:
     """Leads created in [since, until): how many are at each funnel and journey stage, how many
     of those that reached each funnel step went on to the next, the median time spent in each
     step, sales' verdicts (accepted, rejected, recycled), the same per owning team, and the
-    journey x funnel matrix."""
+    journey x funnel matrix, and a scorecard of each funnel step's owning team."""
     cohort = repo.leads_created_between(session, since=since, until=until)
     owners = current_owners(session, lead_ids=[r.id for r in cohort])
     if team is not None:
@@ -35,16 +45,43 @@ def funnel_report(
     for r in cohort:
         owner = owners.get(r.id)
         by_team.setdefault(owner.team if owner else "(unassigned)", []).append(r)
+    figures = funnel_figures(cohort, history)
+    breaches = sla_breaches_by_stage(session, lead_ids=[r.id for r in cohort])
     return {
         "from": since.isoformat(),
         "to": until.isoformat(),
         "team": team,
-        **funnel_figures(cohort, history),
+        **figures,
+        "steps": step_scorecard(figures, owners=step_owners(config=config), breaches=breaches),
         "teams": {
             name: funnel_figures(rows, {r.id: history.get(r.id, []) for r in rows})
             for name, rows in sorted(by_team.items())
         },
     }
+
+
+def step_scorecard(
+    figures: dict[str, Any], *, owners: dict[str, str], breaches: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Per funnel step, in order: its owning team, the leads that reached it, the share that
+    went on to the next step, the median time spent in it and the SLAs missed at it (seed: every
+    step has an owner, measured on its conversion rate)."""
+    onward = {c["from"]: c["rate"] for c in figures["conversion"]}
+    reached = {c["from"]: c["reached_from"] for c in figures["conversion"]}
+    last = figures["conversion"][-1] if figures["conversion"] else None
+    if last is not None:
+        reached[last["to"]] = last["reached_to"]
+    return [
+        {
+            "step": step,
+            "owner": owners.get(step),
+            "reached": reached.get(step, 0),
+            "conversion_to_next": onward.get(step),
+            "median_seconds_in_step": figures["median_seconds_in_stage"].get(step),
+            "sla_breaches": breaches.get(step, 0),
+        }
+        for step in (s.value for s in FunnelStage)
+    ]
 
 
 def sales_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from services.routing.public import config_for
 from services.scoring.cursors import bad_cursor, decode_cursor, encode_cursor
 from shared.auth import LeadsReader
 from shared.domain import FunnelStage, JourneyStage, Qualification
 from shared.events import normalize_email, utcnow
-from shared.http import ApiError, SessionDep
+from shared.http import ApiError, SessionDep, SettingsDep
 from shared.schemas import (
     KEYED,
     STORABLE_TEXT,
@@ -408,6 +409,16 @@ def _before(moment: datetime, span: timedelta) -> datetime:
             ],
             "median_seconds_in_stage": {"awareness": 200.0},
             "journey_by_funnel": {"problem_identification": {"awareness": 1, "interest": 1}},
+            "steps": [
+                {
+                    "step": "awareness",
+                    "owner": "marketing",
+                    "reached": 5,
+                    "conversion_to_next": 0.8,
+                    "median_seconds_in_step": 200.0,
+                    "sla_breaches": 0,
+                }
+            ],
             "sales": {
                 "qualified": 4,
                 "accepted": 3,
@@ -423,6 +434,7 @@ def _before(moment: datetime, span: timedelta) -> datetime:
 )
 def funnel(
     session: SessionDep,
+    settings: SettingsDep,
     _principal: LeadsReader,
     from_: Annotated[UtcDateTime | None, Query(alias="from")] = None,
     to: Annotated[UtcDateTime | None, Query()] = None,
@@ -432,7 +444,8 @@ def funnel(
     journey stage, conversion from each funnel step to the next, median time in stage, per
     owning team, the journey x funnel matrix, and sales' verdicts: leads that reached mql/sql,
     were accepted (SAL) or rejected by sales, are recycled to nurture now, the acceptance rate
-    and the median time from qualifying to acceptance."""
+    and the median time from qualifying to acceptance; `steps` scores each funnel step's
+    owning team (reached, conversion to the next step, median time in step, missed SLAs)."""
     until = to or utcnow()
     since = from_ or _before(until, FUNNEL_WINDOW)
     if since >= until:
@@ -442,4 +455,6 @@ def funnel(
             "from: must be before to",
             details=[{"field": "from", "error": "must be before to"}],
         )
-    return funnel_view.funnel_report(session, since=since, until=until, team=team)
+    return funnel_view.funnel_report(
+        session, since=since, until=until, team=team, config=config_for(settings)
+    )

@@ -17,7 +17,7 @@ from services.routing.repository import (
     is_suppressed,
     reassign_lead,
 )
-from services.routing.service import config_for
+from services.routing.service import config_for, sla_breaches_by_stage, step_owners
 
 __all__ = [
     "TRIGGERS",
@@ -33,5 +33,7 @@ __all__ = [
     "is_suppressed",
     "reassign_lead",
     "route",
+    "sla_breaches_by_stage",
+    "step_owners",
     "why_not_fired",
 ]

@@ -1,5 +1,6 @@
 """Routing's queries about team queues and capacity: what counts against a member's capacity,
-which leads wait in a team's queue, and taking one out of it (the `assignments` table)."""
+which leads wait in a team's queue, taking one out of it, and missed SLAs by funnel step (the
+`assignments` table)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,22 @@ def close_queued(session: Session, *, assignment_id: int) -> bool:
         .values(current=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def sla_breaches_by_stage(session: Session, *, lead_ids: Sequence[str]) -> dict[str, int]:
+    """Breached assignments of these leads, by the funnel stage recorded on the assignment."""
+    found: dict[str, int] = {}
+    ids = list(lead_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(assignments.c.funnel_stage, func.count())
+            .where(
+                assignments.c.lead_id.in_(ids[start : start + 500]),
+                assignments.c.sla_breached_at.isnot(None),
+                assignments.c.funnel_stage.isnot(None),
+            )
+            .group_by(assignments.c.funnel_stage)
+        )
+        for stage, count in rows:
+            found[stage] = found.get(stage, 0) + count
+    return found

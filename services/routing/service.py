@@ -20,14 +20,17 @@ from services.routing.domain import playbooks as pb
 from services.routing.domain.actions import CANCELLABLE, ActionStatus
 from services.routing.domain.config import ConfigError, RoutingConfig, parse_config
 from services.routing.domain.rules import (
+    LeadFacts,
     RoutingDecision,
     pick_member,
+    route,
     sla_seconds,
 )
 from services.scoring import public as scoring
 from shared import outbox
 from shared.config import Settings, read_toml_setting
 from shared.db import as_utc
+from shared.domain import FunnelStage
 from shared.events import LeadIn, TouchEnvelope
 
 log = logging.getLogger(__name__)
@@ -372,6 +375,23 @@ def action_view(row: Row) -> dict[str, Any]:
         "sent_at": _iso(row.sent_at),
         "created_at": _iso(row.created_at),
     }
+
+
+def step_owners(*, config: RoutingConfig) -> dict[str, str]:
+    """The team owning each funnel step: where the rules send a lead at that step when nothing
+    else is known of it (unqualified, no firmographics)."""
+    return {
+        stage.value: route(
+            LeadFacts(qualification="unqualified", funnel_stage=stage.value, score=0), config
+        ).team
+        for stage in FunnelStage
+    }
+
+
+def sla_breaches_by_stage(session: Session, *, lead_ids: Sequence[str]) -> dict[str, int]:
+    """Missed SLAs of these leads' assignments, by the funnel step the lead was at when
+    assigned."""
+    return queue_repo.sla_breaches_by_stage(session, lead_ids=lead_ids)
 
 
 def open_tasks(

@@ -281,6 +281,11 @@ async def test_lookup_by_email_and_404_with_the_common_body(client, seeded):
 
 
 async def test_funnel_figures_match_the_hand_computed_ones(client, seeded):
+    with seeded.resources.sessions.begin() as session:  # l1 (at intent) missed its SLA
+        current = routing_repo.current_assignment(session, lead_id="l1")
+        routing_repo.update_assignment(
+            session, assignment_id=current.id, values={"sla_breached_at": T0}
+        )
     params = {"from": T0.isoformat(), "to": (T0 + timedelta(days=1)).isoformat()}
     report = (await client.get("/v1/funnel", params=params)).json()
     assert report["leads"] == 5
@@ -310,6 +315,28 @@ async def test_funnel_figures_match_the_hand_computed_ones(client, seeded):
     assert report["journey_by_funnel"]["problem_identification"]["interest"] == 1
     assert report["teams"]["sdr"]["leads"] == 2
     assert report["teams"]["sdr"]["funnel"]["interest"] == 1
+    # Each step's owner (the bundled routing file) and its scorecard.
+    steps = {s["step"]: s for s in report["steps"]}
+    assert [s["step"] for s in report["steps"]] == list(report["funnel"])
+    assert {k: v["owner"] for k, v in steps.items()} == {
+        "awareness": "marketing",
+        "interest": "marketing",
+        "consideration": "sdr",
+        "intent": "sdr",
+        "evaluation": "sales",
+        "purchase": "customer-success",
+    }
+    assert steps["awareness"] == {
+        "step": "awareness",
+        "owner": "marketing",
+        "reached": 5,
+        "conversion_to_next": 0.8,
+        "median_seconds_in_step": 200.0,
+        "sla_breaches": 0,
+    }
+    assert steps["intent"]["reached"] == 2 and steps["intent"]["conversion_to_next"] == 0.5
+    assert steps["intent"]["sla_breaches"] == 1
+    assert steps["purchase"]["reached"] == 1 and steps["purchase"]["conversion_to_next"] is None
     only_sdr = (await client.get("/v1/funnel", params={**params, "team": "sdr"})).json()
     assert only_sdr["leads"] == 2
     empty = (

@@ -16,7 +16,7 @@ from services.routing.domain.config import (
     TeamConfig,
     parse_config,
 )
-from services.routing.service import load_config
+from services.routing.service import load_config, step_owners
 
 DEFAULT = Path(__file__).resolve().parents[3] / "services/routing/config/default.toml"
 
@@ -63,10 +63,24 @@ def test_default_config_lists_rules_in_priority_order() -> None:
         ("customers_to_success", "customer-success"),
         ("disqualified_to_nurture", "marketing-nurture"),
         ("recycled_to_nurture", "marketing-nurture"),
+        ("purchase_to_success", "customer-success"),
         ("enterprise_sql", "sales-enterprise"),
         ("sql_to_sales", "sales"),
+        ("evaluation_to_sales", "sales"),
         ("mql_to_sdr", "sdr"),
+        ("consideration_intent_to_sdr", "sdr"),
     ]
+
+
+def test_default_config_gives_every_funnel_step_an_owner() -> None:
+    assert step_owners(config=_default()) == {
+        "awareness": "marketing",
+        "interest": "marketing",
+        "consideration": "sdr",
+        "intent": "sdr",
+        "evaluation": "sales",
+        "purchase": "customer-success",
+    }
 
 
 def test_default_enterprise_rule_needs_large_b2b_sql_leads() -> None:
@@ -95,7 +109,7 @@ def test_default_sales_team_has_three_members_a_four_hour_sla_and_reassigns() ->
         "cai@seller.example",
     ]
     assert sales.members[0].capacity == 40
-    assert sales.sla == {"sql": 4 * 3600.0}
+    assert sales.sla == {"sql": 4 * 3600.0, "evaluation": 86400.0}
     assert sales.escalation == "reassign"
 
 
@@ -108,10 +122,10 @@ def test_default_enterprise_team_has_no_placeholder_webhook_and_emails_its_tasks
     assert team.escalation == "reassign"
 
 
-def test_default_sdr_team_has_a_day_sla_for_mqls_and_only_notifies() -> None:
+def test_default_sdr_team_has_slas_for_mqls_and_its_steps_and_only_notifies() -> None:
     sdr = _default().team("sdr")
     assert len(sdr.members) == 2
-    assert sdr.sla == {"mql": 86400.0}
+    assert sdr.sla == {"mql": 86400.0, "intent": 86400.0, "consideration": 2 * 86400.0}
     assert sdr.escalation == "notify"
 
 

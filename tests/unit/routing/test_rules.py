@@ -165,7 +165,22 @@ def test_lead_no_rule_matches_goes_to_the_default_team() -> None:
         (replace(LEAD, employees=5000, segment="b2c"), "sales", "sql_to_sales"),
         (LEAD, "sales", "sql_to_sales"),
         (replace(LEAD, qualification="mql"), "sdr", "mql_to_sdr"),
-        (replace(LEAD, qualification="unqualified"), "marketing", "default"),
+        (replace(LEAD, qualification="unqualified"), "sdr", "consideration_intent_to_sdr"),
+        (
+            replace(LEAD, qualification="unqualified", funnel_stage="interest"),
+            "marketing",
+            "default",
+        ),
+        (
+            replace(LEAD, qualification="unqualified", funnel_stage="evaluation"),
+            "sales",
+            "evaluation_to_sales",
+        ),
+        (
+            replace(LEAD, qualification="mql", funnel_stage="purchase"),
+            "customer-success",
+            "purchase_to_success",
+        ),
     ],
 )
 def test_default_config_routes_each_kind_of_lead(lead: LeadFacts, team: str, rule: str) -> None:
