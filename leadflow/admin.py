@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from leadflow.clicommon import CliError, load_settings, safe_url
 from shared.config import Settings
@@ -138,6 +139,40 @@ def cmd_backtest(args: argparse.Namespace) -> None:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print("\n".join(report.lines()))
+
+
+def followup_lines(report: dict[str, Any]) -> list[str]:
+    """The follow-up check as text: the unanswered leads, then the unanswered touch types."""
+    unanswered = report["unanswered"]
+    total = report["unanswered_total"]
+    lines = [f"leads that acted in the last {report['days']} days with no next step: {total}"]
+    for item in unanswered:
+        owner = item["owner"]
+        who = f"{owner['team']}/{owner['member'] or 'queue'}" if owner else "no owner"
+        lines.append(f"  {item['email'] or item['lead_id']}  [{who}]  {item['reason']}")
+    if len(unanswered) < total:
+        lines.append(f"  ... and {total - len(unanswered)} more (--limit)")
+    gaps = [c for c in report["coverage"] if not c["answered"]]
+    lines.append(f"touch types no playbook or routing rule answers: {len(gaps)}")
+    for c in gaps:
+        stage = f" (signals {c['funnel_stage']})" if c["funnel_stage"] else ""
+        lines.append(f"  {c['type']}{stage}: seen {c['seen']} times")
+    return lines
+
+
+def cmd_followups(args: argparse.Namespace) -> None:
+    """Every action has a next step: print the leads that got none, and the touch types no
+    playbook or rule answers; exit 1 when there are unanswered leads (for a cron check)."""
+    import json
+
+    from operations.followups import followups
+
+    settings = load_settings()
+    with _migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
+        report = followups(session=session, settings=settings, days=args.days, limit=args.limit)
+    print(json.dumps(report, indent=2) if args.json else "\n".join(followup_lines(report)))
+    if report["unanswered_total"]:
+        raise SystemExit(1)
 
 
 def cmd_dlq(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from leadflow.admin import cmd_backtest, cmd_db, cmd_dlq, cmd_keys
+from leadflow.admin import cmd_backtest, cmd_db, cmd_dlq, cmd_followups, cmd_keys
 from leadflow.clicommon import CliError, load_settings, safe_url
 from shared.config import EMBEDDED_SESSION_TIMEOUT_MS, Settings
 from shared.logs import configure_logging
@@ -376,6 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--since", help="only leads with a touch on or after this date (YYYY-MM-DD)")
     bt.add_argument("--json", action="store_true", help="print the report as JSON")
     bt.set_defaults(func=cmd_backtest)
+
+    fu = sub.add_parser(
+        "followups",
+        help="leads that acted and got no next step; touch types nothing answers (exit 1: some)",
+    )
+    fu.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    fu.add_argument("--limit", type=int, default=100, help="leads to list at most (default 100)")
+    fu.add_argument("--json", action="store_true", help="print the report as JSON")
+    fu.set_defaults(func=cmd_followups)
 
     dlq = sub.add_parser("dlq", help="dead-letter queues: list parked messages, replay them")
     dlq_sub = dlq.add_subparsers(dest="action", required=True)

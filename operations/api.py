@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from kafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from operations import followups as followup_check
 from operations import repository as repo
 from operations import service
 from shared import metrics
@@ -147,6 +148,27 @@ def replay_dlq(body: ReplayRequest, _: OpsWriter, resources: ResourcesDep) -> di
     except (PublishError, KafkaError) as exc:
         raise _broker_down(exc) from exc
     return report.as_dict()
+
+
+@router.get(
+    "/v1/ops/followups",
+    summary="Leads that acted and got no next step, and which touch types nothing answers",
+    responses=error_responses(*KEYED, 422),
+)
+def followups(
+    _: OpsReader,
+    resources: ResourcesDep,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=1, le=365)] = 30,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Leads whose newest action (a touch that signals consideration or later) in the last
+    `days` got no planned follow-up and no owner contact within the owner's SLA (2 days when
+    the team sets none), the longest waiting first; and each touch type with the playbooks and
+    routing rules that answer it (`unanswered_types`: those nothing answers)."""
+    return followup_check.followups(
+        session=session, settings=resources.settings, days=days, limit=limit
+    )
 
 
 @router.get("/ops", include_in_schema=False)

@@ -29,9 +29,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Result, Row
 from sqlalchemy.orm import Session
 
+from services.routing.domain.actions import ActionStatus
 from services.routing.repository import (
     actions,
     assignments,
+    lead_feedback,
     member_availability,
     suppressions,
     team_state,
@@ -232,3 +234,36 @@ def update_actions(session: Session, *, changes: Mapping[str, dict[str, Any]]) -
         by_columns[tuple(sorted(values))].append({"action_id": action_id, **values})
     for params in by_columns.values():
         session.execute(update(actions).where(actions.c.id == bindparam("action_id")), params)
+
+
+def latest_followups(session: Session, *, lead_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each lead's newest follow-up was planned: any action but an SLA check that was not
+    cancelled or failed."""
+    found: dict[str, datetime] = {}
+    ids = list(lead_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(actions.c.lead_id, func.max(actions.c.created_at))
+            .where(
+                actions.c.lead_id.in_(ids[start : start + 500]),
+                actions.c.kind != "sla",
+                actions.c.status.notin_([ActionStatus.CANCELLED, ActionStatus.FAILED]),
+            )
+            .group_by(actions.c.lead_id)
+        )
+        found.update({lead: at for lead, at in rows if at is not None})
+    return found
+
+
+def latest_feedback(session: Session, *, lead_ids: Sequence[str]) -> dict[str, datetime]:
+    """When sales last reported back on each lead (any feedback is a contact)."""
+    found: dict[str, datetime] = {}
+    ids = list(lead_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(lead_feedback.c.lead_id, func.max(lead_feedback.c.at))
+            .where(lead_feedback.c.lead_id.in_(ids[start : start + 500]))
+            .group_by(lead_feedback.c.lead_id)
+        )
+        found.update({lead: at for lead, at in rows if at is not None})
+    return found

@@ -8,6 +8,7 @@ from services.routing.domain.config import RoutingConfig
 from services.routing.domain.facts import facts_of
 from services.routing.domain.rules import explain_rules, route
 from services.routing.domain.triggers import TRIGGERS, why_not_fired
+from services.routing.followups import followup_report
 from services.routing.repository import (
     actions_of_lead,
     assignments,
@@ -30,6 +31,7 @@ __all__ = [
     "explain_rules",
     "facts_of",
     "feedback_of",
+    "followup_report",
     "is_suppressed",
     "reassign_lead",
     "route",

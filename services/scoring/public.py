@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.scoring.repository import get_lead, identities_of, leads, touches, touches_of_types
 from shared.db import among
 
-__all__ = ["get_lead", "identities_of", "lead_rows", "touches_of_leads", "touches_of_types"]
+__all__ = [
+    "get_lead",
+    "identities_of",
+    "latest_touches",
+    "lead_rows",
+    "touch_type_counts",
+    "touches_of_leads",
+    "touches_of_types",
+]
 
 
 def lead_rows(session: Session, *, lead_ids: Sequence[str]) -> dict[str, Row]:
@@ -43,3 +52,29 @@ def touches_of_leads(
     for row in rows:
         by_lead[row.lead_id].append(row)
     return by_lead
+
+
+def touch_type_counts(session: Session, *, since: datetime) -> dict[str, int]:
+    """How many touches of each type happened since `since`."""
+    rows = session.execute(
+        select(touches.c.type, func.count())
+        .where(touches.c.occurred_at >= since)
+        .group_by(touches.c.type)
+    )
+    return {t: count for t, count in rows}
+
+
+def latest_touches(
+    session: Session, *, types: Sequence[str], since: datetime
+) -> dict[str, tuple[str, datetime]]:
+    """Each lead's newest touch of these types since `since`: (type, when)."""
+    rows = session.execute(
+        select(touches.c.lead_id, touches.c.type, func.max(touches.c.occurred_at))
+        .where(touches.c.type.in_(list(types)), touches.c.occurred_at >= since)
+        .group_by(touches.c.lead_id, touches.c.type)
+    )
+    found: dict[str, tuple[str, datetime]] = {}
+    for lead_id, type_, at in rows:
+        if lead_id not in found or at > found[lead_id][1]:
+            found[lead_id] = (type_, at)
+    return found
