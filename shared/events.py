@@ -258,6 +258,9 @@ class LeadSnapshot(BaseModel):
     account: AccountSnapshot | None = None
     company: CompanySnapshot = Field(default_factory=CompanySnapshot)
     score: int = 0
+    # Fit (who the lead is) and engagement (what they did, fading), 0-100 each.
+    fit_score: int = 0
+    engagement_score: int = 0
     qualification: str = "unqualified"
     funnel_stage: str | None = None
     journey_stage: str | None = None

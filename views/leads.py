@@ -31,6 +31,8 @@ class LeadFilter:
     owner: str | None = None
     min_score: int | None = None
     max_score: int | None = None
+    min_fit: int | None = None
+    min_engagement: int | None = None
     account: str | None = None
     updated_since: datetime | None = None
     q: str | None = None
@@ -60,6 +62,10 @@ def _where(query: Any, f: LeadFilter) -> Any:
         query = query.where(leads.c.score >= f.min_score)
     if f.max_score is not None:
         query = query.where(leads.c.score <= f.max_score)
+    if f.min_fit is not None:
+        query = query.where(leads.c.fit_score >= f.min_fit)
+    if f.min_engagement is not None:
+        query = query.where(leads.c.engagement_score >= f.min_engagement)
     if f.updated_since is not None:
         query = query.where(leads.c.updated_at >= f.updated_since)
     if f.team is not None or f.owner is not None:

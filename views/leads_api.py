@@ -95,6 +95,8 @@ class LeadQuery(BaseModel):
     owner: str | None = None
     min_score: int | None = None
     max_score: int | None = None
+    min_fit: int | None = None
+    min_engagement: int | None = None
     account: str | None = None
     updated_since: datetime | None = None  # in UTC
     q: str | None = None
@@ -110,6 +112,8 @@ class LeadQuery(BaseModel):
             owner=normalize_email(self.owner) if self.owner else None,
             min_score=self.min_score,
             max_score=self.max_score,
+            min_fit=self.min_fit,
+            min_engagement=self.min_engagement,
             account=self.account.strip().lower() if self.account else None,
             updated_since=self.updated_since,
             q=self.q.strip() if self.q and self.q.strip() else None,
@@ -125,6 +129,12 @@ def lead_query(
     owner: Annotated[str | None, Query(max_length=320, pattern=STORABLE_TEXT)] = None,
     min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    min_fit: Annotated[
+        int | None, Query(ge=0, le=100, description="fit (title, company, answers) at least")
+    ] = None,
+    min_engagement: Annotated[
+        int | None, Query(ge=0, le=100, description="engagement (recent behaviour) at least")
+    ] = None,
     account: Annotated[str | None, Query(max_length=255, pattern=STORABLE_TEXT)] = None,
     updated_since: Annotated[UtcDateTime | None, Query()] = None,
     q: Annotated[
@@ -149,6 +159,8 @@ def lead_query(
         owner=owner,
         min_score=min_score,
         max_score=max_score,
+        min_fit=min_fit,
+        min_engagement=min_engagement,
         account=account,
         updated_since=updated_since,
         q=q,

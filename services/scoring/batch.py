@@ -167,6 +167,8 @@ class Batch:
         row = lead.row
         if (
             row["score"] == assessment.score
+            and row["fit_score"] == assessment.fit
+            and row["engagement_score"] == assessment.engagement
             and row["qualification"] == assessment.qualification.value
             and row["funnel_stage"] == stage_value(assessment.funnel_stage)
             and row["journey_stage"] == stage_value(assessment.journey_stage)
@@ -250,6 +252,8 @@ class Batch:
         lead.row = {
             **merged,
             "score": assessment.score,
+            "fit_score": assessment.fit,
+            "engagement_score": assessment.engagement,
             "qualification": assessment.qualification.value,
             "funnel_stage": new_funnel,
             "journey_stage": new_journey,
@@ -347,6 +351,8 @@ class Batch:
                 "id": lead_id,
                 "email": email,
                 "score": 0,
+                "fit_score": 0,
+                "engagement_score": 0,
                 "qualification": "unqualified",
                 "bant": {},
                 "model_version": "",

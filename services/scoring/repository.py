@@ -56,11 +56,16 @@ leads = Table(
     # When score, qualification and stages were derived for (the decay sweep refreshes the
     # stalest; updated_at moves only when they change).
     Column("scored_at", TZDateTime, index=True),
+    # Fit (who the lead is) and engagement (what they did, fading), 0-100 each.
+    Column("fit_score", Integer, nullable=False, default=0, server_default="0"),
+    Column("engagement_score", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_leads_score_id", "score", "id"),
     Index("ix_leads_updated_at_id", "updated_at", "id"),
     Index("ix_leads_created_at", "created_at"),
     Index("ix_leads_journey_stage", "journey_stage"),
     Index("ix_leads_qualification_id", "qualification", "id"),
+    Index("ix_leads_fit_score_id", "fit_score", "id"),
+    Index("ix_leads_engagement_score_id", "engagement_score", "id"),
 )
 
 accounts = Table(
@@ -384,7 +389,7 @@ def leads_scored_before(session: Session, *, before: datetime, limit: int) -> li
             or_(leads.c.score > 0, leads.c.qualification == "recycled"),
             or_(leads.c.scored_at < before, leads.c.scored_at.is_(None)),
         )
-        .order_by(leads.c.scored_at)
+        .order_by(leads.c.scored_at.asc().nulls_first())
         .limit(limit)
     )
     return list(session.execute(query).scalars())

@@ -111,6 +111,9 @@ def explain_lead(
         "scored_at": iso(scored_at),
         "score_now": current.score,
         "qualification_now": current.qualification.value,
+        "fit": stored.fit,
+        "engagement": stored.engagement,
+        "engagement_now": current.engagement,
         "sentences": explain(stored, model=model, now=scored_at),
         "evidence": evidence_then_and_now(stored, current),
     }

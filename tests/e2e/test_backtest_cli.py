@@ -60,11 +60,12 @@ async def test_backtest_reports_what_a_stricter_model_changes_and_writes_nothing
     await seed(client, 60)
     before = stored_state(clean_db)
     assert {q for q, _ in before.values()} == {"unqualified"}
-    # A candidate that makes anyone with a score of 1 an MQL and drops the pricing signal.
+    # A candidate that makes anyone with a score of 1 an SQL and weakens the pricing signal.
     text = (MODELS / "b2b_saas.toml").read_text()
     text = text.replace("mql_score = 35", "mql_score = 1").replace(
-        'pricing_viewed = "intent"', 'pricing_viewed = "consideration"'
+        "sql_score = 65", "sql_score = 1"
     )
+    text = text.replace('pricing_viewed = "intent"', 'pricing_viewed = "consideration"')
     candidate = tmp_path / "candidate.toml"
     candidate.write_text(text.replace('version = "b2b-saas-2026.11"', 'version = "candidate-1"'))
 
@@ -74,14 +75,14 @@ async def test_backtest_reports_what_a_stricter_model_changes_and_writes_nothing
     assert report["model_version"] == "candidate-1"
     assert report["leads"] == 60 and report["changed_leads"] == 60
     assert report["changes"]["qualification"] == 60
-    assert report["moves"]["qualification"] == {"unqualified -> mql": 60}
+    assert report["moves"]["qualification"] == {"unqualified -> sql": 60}
     assert report["moves"]["funnel_stage"] == {"intent -> consideration": 60}
-    assert report["changes"]["owner_team"] == 60  # unqualified -> marketing, mql -> sdr
+    assert report["changes"]["owner_team"] == 60  # intent -> sdr, sql -> sales
     assert len(report["examples"]["qualification"]) == 5
     assert stored_state(clean_db) == before, "a backtest must not change stored leads"
 
     text_run = backtest("--model", str(candidate), db=clean_db)
-    assert "60 leads" in text_run.stdout and "unqualified -> mql: 60" in text_run.stdout
+    assert "60 leads" in text_run.stdout and "unqualified -> sql: 60" in text_run.stdout
     assert "60/60 leads" in text_run.stderr  # the progress bar
 
 

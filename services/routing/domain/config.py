@@ -193,6 +193,9 @@ class RoutingRule(_Strict):
     max_employees: int | None = Field(None, ge=0)
     min_score: int | None = Field(None, ge=0, le=100)
     max_score: int | None = Field(None, ge=0, le=100)
+    # Fit (who the lead is) and engagement (what they did), 0-100 each.
+    min_fit: int | None = Field(None, ge=0, le=100)
+    min_engagement: int | None = Field(None, ge=0, le=100)
     account_roles: tuple[AccountRole, ...] = ()
 
     @model_validator(mode="after")

@@ -15,6 +15,8 @@ def facts_of(lead: LeadSnapshot) -> LeadFacts:
         qualification=lead.qualification or "unqualified",
         funnel_stage=lead.funnel_stage,
         score=lead.score,
+        fit=lead.fit_score,
+        engagement=lead.engagement_score,
         segment="b2b" if account is not None else "b2c",
         country=company.country,
         industry=company.industry,

@@ -25,6 +25,8 @@ class LeadFacts:
     qualification: str
     funnel_stage: str | None
     score: int
+    fit: int = 0
+    engagement: int = 0
     segment: str | None = None
     country: str | None = None
     industry: str | None = None
@@ -112,6 +114,10 @@ def _conditions(
         checks.append(_no_less("score", lead.score, rule.min_score))
     if rule.max_score is not None:
         checks.append(_no_more("score", lead.score, rule.max_score))
+    if rule.min_fit is not None:
+        checks.append(_no_less("fit", lead.fit, rule.min_fit))
+    if rule.min_engagement is not None:
+        checks.append(_no_less("engagement", lead.engagement, rule.min_engagement))
     if rule.account_roles:
         checks.append(_member_of("account role", _clean(lead.account_role), rule.account_roles))
     return checks

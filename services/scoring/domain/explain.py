@@ -81,6 +81,11 @@ def explain(assessment: Assessment, *, model: ScoringModel, now: datetime) -> li
         sentences.append(
             f"{name.capitalize()} {verdict} ({dim.score}, threshold {threshold}): {reasons}."
         )
+    sentences.append(
+        f"Fit {assessment.fit}/100 (who the lead is: title, company facts, form answers) and "
+        f"engagement {assessment.engagement}/100 (what the lead did, fading with each rule's "
+        "half-life), from the same evidence."
+    )
     moves = list(assessment.transitions)
     funnel = assessment.funnel_stage.value if assessment.funnel_stage else None
     journey = assessment.journey_stage.value if assessment.journey_stage else None

@@ -17,7 +17,12 @@ from typing import Any
 
 from services.scoring.domain.bant import RuleMemory, Seen, bant_at, remember
 from services.scoring.domain.model import Assessment, Persona, Touch, Transition
-from services.scoring.domain.qualification import in_history_order, overall_score, qualify
+from services.scoring.domain.qualification import (
+    fit_and_engagement,
+    in_history_order,
+    overall_score,
+    qualify,
+)
 from services.scoring.domain.scoring_model import ScoringModel
 from services.scoring.domain.stages import TrackState, settle_track, step_track
 from shared.domain import FunnelStage, JourneyStage
@@ -151,6 +156,7 @@ def settle(state: LeadState, *, model: ScoringModel, persona: Persona, now: date
     funnel, funnel_moves = settle_track("funnel", model.stages.funnel, state.funnel, now=now)
     journey, journey_moves = settle_track("journey", model.stages.journey, state.journey, now=now)
     pending = in_history_order(funnel_moves + journey_moves)
+    fit, engagement = fit_and_engagement(bant, model=model)
     assessment = Assessment(
         score=score,
         qualification=qualification,
@@ -159,6 +165,8 @@ def settle(state: LeadState, *, model: ScoringModel, persona: Persona, now: date
         journey_stage=JourneyStage(journey) if journey else None,
         model_version=model.version,
         qualification_reason=reason,
+        fit=fit,
+        engagement=engagement,
         transitions=pending,
     )
     return Settled(assessment=assessment, pending=pending)

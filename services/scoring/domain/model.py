@@ -99,5 +99,8 @@ class Assessment:
     journey_stage: JourneyStage | None
     model_version: str
     qualification_reason: str = ""
+    # Fit (who the lead is) and engagement (what they did, fading), 0-100 each.
+    fit: int = 0
+    engagement: int = 0
     # Every stage move the history implies, in time order (both tracks).
     transitions: tuple[Transition, ...] = ()

@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import cast
 
 from services.scoring.domain.bant import firmographic_matches
-from services.scoring.domain.model import Assessment, Bant, Persona, Touch, Transition
+from services.scoring.domain.model import (
+    Assessment,
+    Bant,
+    Evidence,
+    Persona,
+    Touch,
+    Transition,
+)
 from services.scoring.domain.scoring_model import DEFAULT_DIMENSION, DimensionName, ScoringModel
 from shared.domain import Qualification
 
@@ -23,6 +30,35 @@ def overall_score(bant: Bant, *, model: ScoringModel) -> int:
     if total == 0:
         return 0
     return round(sum(d.score * weights[n] for n, d in bant.dimensions().items()) / total)
+
+
+# Evidence about who the lead is (the rest is behaviour): title, company facts, form answers.
+FIT_EVIDENCE = frozenset({"persona", "firmographics"})
+
+
+def is_fit_evidence(evidence: Evidence, *, model: ScoringModel) -> bool:
+    """True for evidence about who the lead is (title, firmographics, a declared answer)."""
+    return evidence.type in FIT_EVIDENCE or evidence.rule in {d.name for d in model.declared}
+
+
+def fit_and_engagement(bant: Bant, *, model: ScoringModel) -> tuple[int, int]:
+    """The fit and engagement scores, 0-100: each category's points over the whole BANT
+    evidence, `full_points` making 100."""
+    fit = engagement = 0
+    for dimension in bant.dimensions().values():
+        for e in dimension.evidence:
+            if is_fit_evidence(e, model=model):
+                fit += e.points
+            else:
+                engagement += e.points
+
+    def scaled(points: int, full: int) -> int:
+        return max(0, min(100, round(100 * points / full)))
+
+    return (
+        scaled(fit, model.fit.full_points),
+        scaled(engagement, model.engagement.full_points),
+    )
 
 
 def qualify(

@@ -187,6 +187,12 @@ class Stages(_Strict):
     journey: Track
 
 
+class ScoreScale(_Strict):
+    """How a category's evidence points become its 0-100 score: `full_points` make 100."""
+
+    full_points: int = Field(100, ge=1, le=1000)
+
+
 class ScoringModel(_Strict):
     """A whole scoring model; `version` is recorded on every lead it scores."""
 
@@ -202,6 +208,10 @@ class ScoringModel(_Strict):
     declared: tuple[DeclaredRule, ...] = ()
     firmographics: tuple[FirmographicRule, ...] = ()
     stages: Stages
+    # Fit: who the lead is (title, firmographics, declared answers); engagement: what they did
+    # (behaviour rules, fading with their half-lives). Both from the BANT evidence.
+    fit: ScoreScale = ScoreScale()
+    engagement: ScoreScale = ScoreScale()
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoringModel:

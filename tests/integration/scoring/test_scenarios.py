@@ -324,8 +324,14 @@ async def test_trace_says_why_the_abandoned_cart_email_did_not_go_out(client):
     assert scoring["demo_request"]["matched"] is False
     assert scoring["demo_request"]["reason"] == "no touch of type demo_requested"
     assert scoring["title_seniority"]["reason"] == "the lead has no job title"
-    assert trace["routing"]["decision"] == "default (marketing)"
-    assert all(not r["matched"] and r["reason"] for r in trace["routing"]["rules"])
+    # A cart is intent: the SDRs' funnel step in the bundled routing file.
+    assert trace["routing"]["decision"] == "consideration_intent_to_sdr"
+    rules = {r["rule"]: r for r in trace["routing"]["rules"]}
+    assert rules["consideration_intent_to_sdr"]["matched"] is True
+    assert all(r["reason"] for r in trace["routing"]["rules"])
+    assert not any(
+        r["matched"] for name, r in rules.items() if name != "consideration_intent_to_sdr"
+    )
 
     known = await lead_when(client, "tr@acme.example", lambda x: x["owner"])
     trace = (await client.get(f"/v1/leads/{known['id']}/trace")).json()

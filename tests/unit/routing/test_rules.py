@@ -354,3 +354,14 @@ def test_at_least_follows_the_qualification_ladder(
     qualification: str, minimum: str, reached: bool
 ) -> None:
     assert at_least(qualification, minimum) is reached
+
+
+def test_fit_and_engagement_conditions_route_on_the_lead_s_scores() -> None:
+    engaged = replace(LEAD, fit=20, engagement=80)
+    assert _matches(_rule(min_engagement=60), engaged)
+    assert not _matches(_rule(min_fit=50), engaged)
+    assert _matches(_rule(min_fit=20, min_engagement=80), engaged)
+    [(_, matched, reason)] = explain_rules(
+        engaged, _config(RoutingRule(name="fit", team="t", min_fit=50))
+    )[:1]
+    assert not matched and "fit 20" in reason and "50" in reason

@@ -182,5 +182,7 @@ def test_stage_sentences_without_signals_say_so() -> None:
     assert "Journey stage: no journey signal yet." in sentences
 
 
-def test_explanation_has_score_reason_four_dimensions_and_two_stages() -> None:
-    assert len(explain(_assess(), model=B2B, now=NOW)) == 2 + 4 + 2
+def test_explanation_has_score_reason_four_dimensions_fit_engagement_and_two_stages() -> None:
+    sentences = explain(_assess(), model=B2B, now=NOW)
+    assert len(sentences) == 2 + 4 + 1 + 2
+    assert sentences[6].startswith("Fit 0/100 (who the lead is")
