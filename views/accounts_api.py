@@ -14,7 +14,7 @@ from services.scoring.cursors import bad_cursor, decode_cursor, encode_cursor
 from services.scoring.domain.accounts import CommitteeFunction, Involvement
 from shared.auth import LeadsReader, LeadsWriter
 from shared.events import utcnow
-from shared.http import ApiError, SessionDep
+from shared.http import ApiError, SessionDep, SettingsDep
 from shared.schemas import KEYED, STORABLE_TEXT, WITH_BODY, error_responses
 from views.accounts import account_view
 
@@ -81,6 +81,7 @@ def override_member(
     lead_id: LeadId,
     body: MemberOverride,
     session: SessionDep,
+    settings: SettingsDep,
     _principal: LeadsWriter,
 ) -> dict[str, Any]:
     """Set what inference got wrong; the account is re-assessed at once (leads:write)."""
@@ -92,6 +93,7 @@ def override_member(
             lead_id=lead_id,
             involvement=body.involvement.value if body.involvement else None,
             function=body.function.value if body.function else None,
+            model=service.load_model(settings.scoring_model),
             now=utcnow(),
         )
     account = account_view(session, domain=domain) if member else None

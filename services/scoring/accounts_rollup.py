@@ -15,13 +15,11 @@ from sqlalchemy.orm import Session
 from services.scoring import bulk
 from services.scoring.domain import accounts as committee
 from services.scoring.domain.model import Bant
+from services.scoring.domain.scoring_model import DIMENSIONS, ScoringModel
 from services.scoring.domain.titles import normalize_title
 from services.scoring.shapes import bant_from_json, bant_json
 from shared.db import as_utc
 from shared.domain import FunnelStage, JourneyStage
-
-# A committee member counts as engaged with a touch within this many days.
-ENGAGED_DAYS = 30.0
 
 # Members' BANT, parsed, by lead id with the `updated_at` it was stored with: an account's
 # roll-up reads every member, and most did not change since the last one.
@@ -84,13 +82,16 @@ def _member(row: Row, bant: Bant, activity: Row | None, override: Row | None) ->
 
 
 def refresh_accounts(
-    session: Session, *, domains: Sequence[str], now: datetime
+    session: Session, *, domains: Sequence[str], model: ScoringModel, now: datetime
 ) -> dict[str, dict[str, Any]]:
-    """Re-assess these accounts from their members and store them (an account left without
-    members is forgotten); returns the stored columns of each account that has members."""
+    """Re-assess these accounts from their members with the model's account rules and store
+    them (an account left without members is forgotten), each member's involvement kept per
+    journey stage; returns the stored columns of each account that has members."""
     if not domains:
         return {}
-    since = now - timedelta(days=ENGAGED_DAYS)
+    engaged_days = model.accounts.engaged_days
+    thresholds = {name: model.met_threshold(name) for name in DIMENSIONS}
+    since = now - timedelta(days=engaged_days)
     members: dict[str, list[Row]] = defaultdict(list)
     rows = bulk.members_of(session, domains=domains)
     for row in rows:
@@ -98,6 +99,7 @@ def refresh_accounts(
     bants = _bants(session, rows)
     activity = bulk.activity_of_members(session, domains=domains, since=since, now=now)
     overrides = bulk.overrides_in(session, domains=domains)
+    previous = bulk.stage_involvement_of(session, domains=domains)
     stored: list[dict[str, Any]] = []
     gone: list[str] = []
     for domain in domains:
@@ -111,7 +113,8 @@ def refresh_accounts(
                 _member(r, bants[r.id], activity.get(r.id), overrides.get(r.id)) for r in rows
             ],
             now=now,
-            engaged_days=ENGAGED_DAYS,
+            engaged_days=engaged_days,
+            met_thresholds=thresholds,
         )
         names = [r.company_name for r in rows if r.company_name]
         stored.append(
@@ -128,6 +131,11 @@ def refresh_accounts(
                         "decision_maker": r.decision_maker,
                         "overridden": r.overridden,
                         "reasons": list(r.reasons),
+                        "involvement_by_stage": committee.involvement_by_stage(
+                            previous.get(domain, {}).get(r.lead_id, {}),
+                            stage=result.journey_stage,
+                            role=r,
+                        ),
                     }
                     for r in result.members
                 ],
@@ -142,6 +150,8 @@ def refresh_accounts(
     return {values["domain"]: values for values in stored}
 
 
-def refresh_account(session: Session, *, domain: str, now: datetime) -> dict[str, Any] | None:
+def refresh_account(
+    session: Session, *, domain: str, model: ScoringModel, now: datetime
+) -> dict[str, Any] | None:
     """Re-assess one account's buying committee and BANT from its members; returns its view."""
-    return refresh_accounts(session, domains=[domain], now=now).get(domain)
+    return refresh_accounts(session, domains=[domain], model=model, now=now).get(domain)

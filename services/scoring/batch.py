@@ -450,7 +450,9 @@ class Batch:
         for lead_id, lead in dirty:
             if lead.bant is not None:
                 remember_bant(lead_id=lead_id, updated_at=self.now, bant=lead.bant)
-        accounts = refresh_accounts(session, domains=sorted(self._domains), now=self.now)
+        accounts = refresh_accounts(
+            session, domains=sorted(self._domains), model=self.model, now=self.now
+        )
         changes = [self._lead_change(c, accounts) for c in self._waiting]
         outbox.enqueue_many(
             session,

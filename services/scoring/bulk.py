@@ -245,6 +245,25 @@ def overrides_in(session: Session, *, domains: Sequence[str]) -> dict[str, Row]:
     return found
 
 
+def stage_involvement_of(
+    session: Session, *, domains: Sequence[str]
+) -> dict[str, dict[str, dict[str, str]]]:
+    """The involvement per journey stage stored for each member of these accounts: domain ->
+    lead id -> stage -> involvement."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for part in _chunks(sorted(set(domains))):
+        rows = session.execute(
+            select(accounts.c.domain, accounts.c.members).where(accounts.c.domain.in_(list(part)))
+        )
+        for domain, members in rows:
+            found[domain] = {
+                m["lead_id"]: dict(m.get("involvement_by_stage") or {})
+                for m in members or []
+                if isinstance(m, dict) and "lead_id" in m
+            }
+    return found
+
+
 def replace_accounts(
     session: Session, *, rows: Sequence[dict[str, Any]], gone: Sequence[str]
 ) -> None:

@@ -75,6 +75,7 @@ def override_member(
     lead_id: str,
     involvement: str | None,
     function: str | None,
+    model: ScoringModel,
     now: datetime,
 ) -> bool:
     """Set a member's involvement and/or function by hand and re-assess the account; False
@@ -83,7 +84,7 @@ def override_member(
     if lead is None or lead.account_domain != domain:
         return False
     repo.set_override(session, lead_id=lead_id, involvement=involvement, function=function, at=now)
-    refresh_account(session, domain=domain, now=now)
+    refresh_account(session, domain=domain, model=model, now=now)
     return True
 
 

@@ -8,7 +8,7 @@ purchasing), and rolls the members' BANT and stages up into one assessment of th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,6 +17,9 @@ from services.scoring.domain.free_mail import FREE_MAIL_DOMAINS
 from services.scoring.domain.model import Bant, Dimension, Touch
 from services.scoring.domain.titles import JobFunction, Seniority, Title
 from shared.domain import FUNNEL_ORDER, JOURNEY_ORDER, FunnelStage, JourneyStage
+
+# A dimension's threshold when the model names none.
+DEFAULT_MET_THRESHOLD = 50
 
 # A rejection by the committee or by sales; see assess_account for what it does to the journey.
 REJECTION_TYPES: frozenset[str] = frozenset(
@@ -217,8 +220,8 @@ def assess_account(
     domain: str,
     members: Sequence[Member],
     now: datetime,
-    engaged_days: float = 30.0,
-    met_threshold: int = 50,
+    engaged_days: float,
+    met_thresholds: Mapping[str, int],
 ) -> AccountAssessment:
     """Each member's role and the account's BANT and stages, as of `now`.
 
@@ -234,10 +237,11 @@ def assess_account(
       active. Everyone else is NOT_INVOLVED. Overrides win over inference, and the
       overridden function is the one gatekeeping is judged on.
     - Account BANT: budget, need and timing are each the strongest member's dimension,
-      evidence kept. Authority is met only when a decision maker is engaged: then its score
-      is the highest engaged decision maker's authority score, raised to at least
-      `met_threshold`; otherwise it is the highest authority score of any member capped just
-      below `met_threshold`, because a senior title nobody hears from cannot sign.
+      evidence kept, met at the dimension's `met_thresholds` (the model's; 50 if it names
+      none). Authority is met only when a decision maker is engaged: then its score is the
+      highest engaged decision maker's authority score, raised to at least its threshold;
+      otherwise it is the highest authority score of any member capped just below it,
+      because a senior title nobody hears from cannot sign.
     - Account funnel stage: the furthest funnel stage among engaged members (among all
       members if none is engaged).
     - Account journey stage: the furthest journey stage of the same members, except after a
@@ -280,11 +284,15 @@ def assess_account(
     )
 
     engaged_dms = [m for m in engaged if _is_decision_maker(m)]
+
+    def threshold(name: str) -> int:
+        return met_thresholds.get(name, DEFAULT_MET_THRESHOLD)
+
     bant = Bant(
-        budget=_strongest([m.bant.budget for m in members], met_threshold),
-        authority=_authority(members, engaged_dms, met_threshold),
-        need=_strongest([m.bant.need for m in members], met_threshold),
-        timing=_strongest([m.bant.timing for m in members], met_threshold),
+        budget=_strongest([m.bant.budget for m in members], threshold("budget")),
+        authority=_authority(members, engaged_dms, threshold("authority")),
+        need=_strongest([m.bant.need for m in members], threshold("need")),
+        timing=_strongest([m.bant.timing for m in members], threshold("timing")),
     )
 
     pool = engaged or list(members)
@@ -429,3 +437,31 @@ def _rejected_last(
         if all(rejected_at > seen for seen in others):
             return True
     return False
+
+
+_INVOLVEMENT_RANK = {
+    Involvement.NOT_INVOLVED: 0,
+    Involvement.GATEKEEPER: 1,
+    Involvement.PARTICIPANT: 2,
+    Involvement.DRIVER: 3,
+}
+
+
+def involvement_by_stage(
+    previous: Mapping[str, str], *, stage: JourneyStage | None, role: MemberRole
+) -> dict[str, str]:
+    """A member's involvement at each journey stage the team has been at (seed: driver,
+    participant and gatekeeper differ by stage): `previous` with the team's current `stage`
+    set to the strongest involvement the member had while the team was there, or to the
+    member's override, which wins."""
+    found = {k: v for k, v in previous.items() if v in {i.value for i in Involvement}}
+    if stage is None:
+        return found
+    before = found.get(stage.value)
+    if (
+        before is None
+        or role.overridden
+        or _INVOLVEMENT_RANK[role.involvement] > _INVOLVEMENT_RANK[Involvement(before)]
+    ):
+        found[stage.value] = role.involvement.value
+    return found

@@ -187,6 +187,13 @@ class Stages(_Strict):
     journey: Track
 
 
+class AccountRules(_Strict):
+    """How an account's buying team is read: a member is engaged with a touch within
+    `engaged_days`; the account's BANT dimensions are met at the model's own thresholds."""
+
+    engaged_days: float = Field(30, gt=0, le=3650)
+
+
 class ScoreScale(_Strict):
     """How a category's evidence points become its 0-100 score: `full_points` make 100."""
 
@@ -212,6 +219,7 @@ class ScoringModel(_Strict):
     # (behaviour rules, fading with their half-lives). Both from the BANT evidence.
     fit: ScoreScale = ScoreScale()
     engagement: ScoreScale = ScoreScale()
+    accounts: AccountRules = AccountRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoringModel:

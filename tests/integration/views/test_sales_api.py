@@ -364,11 +364,12 @@ async def test_export_streams_every_matching_lead_as_csv_and_ndjson(client, seed
 
 async def test_accounts_are_listed_and_paged(client, seeded, runtime):
     from services.scoring.accounts_rollup import refresh_account
+    from services.scoring.service import load_model
     from shared.events import utcnow
 
     with runtime.resources.sessions.begin() as session:
         for domain in ("acme.example", "globex.example", "initech.example"):
-            refresh_account(session, domain=domain, now=utcnow())
+            refresh_account(session, domain=domain, model=load_model("b2b_saas"), now=utcnow())
     first = (await client.get("/v1/accounts", params={"limit": 2})).json()
     rest = (await client.get("/v1/accounts", params={"cursor": first["next_cursor"]})).json()
     domains = [a["domain"] for a in first["items"] + rest["items"]]

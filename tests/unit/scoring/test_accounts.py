@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from services.scoring.domain.accounts import (
     account_domain,
     assess_account,
     committee_function,
+    involvement_by_stage,
 )
 from services.scoring.domain.free_mail import FREE_MAIL_DOMAINS
 from services.scoring.domain.model import Bant, Dimension, Evidence, Touch
@@ -93,14 +95,14 @@ def _member(
 
 
 def _assess(
-    *members: Member, engaged_days: float = 30.0, met_threshold: int = 50
+    *members: Member, engaged_days: float = 30.0, met_thresholds: dict[str, int] | None = None
 ) -> AccountAssessment:
     return assess_account(
         domain="acme.com",
         members=members,
         now=NOW,
         engaged_days=engaged_days,
-        met_threshold=met_threshold,
+        met_thresholds=met_thresholds or {},
     )
 
 
@@ -406,12 +408,28 @@ def test_budget_need_and_timing_each_take_the_strongest_member() -> None:
     assert bant.budget.met and bant.need.met and bant.timing.met
 
 
-def test_met_is_judged_at_the_given_threshold() -> None:
-    assessment = _assess(
-        _member("a", bant=_bant(budget=60), touches=_touches("a", 1)), met_threshold=70
-    )
+def test_met_is_judged_at_each_dimension_s_threshold() -> None:
+    member = _member("a", bant=_bant(budget=60, need=60), touches=_touches("a", 1))
+    assessment = _assess(member, met_thresholds={"budget": 70})
     assert assessment.bant.budget.score == 60
     assert assessment.bant.budget.met is False
+    assert assessment.bant.need.met is True  # not named: the default 50
+
+
+def test_involvement_is_kept_per_journey_stage_the_strongest_or_the_override() -> None:
+    role = _assess(_member("a", touches=_touches("a", 3))).members[0]
+    assert role.involvement is Involvement.DRIVER
+    first = involvement_by_stage({}, stage=JourneyStage.SOLUTION_EXPLORATION, role=role)
+    assert first == {"solution_exploration": "driver"}
+    quieter = replace(role, involvement=Involvement.PARTICIPANT)
+    kept = involvement_by_stage(first, stage=JourneyStage.SOLUTION_EXPLORATION, role=quieter)
+    assert kept == {"solution_exploration": "driver"}  # the strongest at that stage stays
+    later = involvement_by_stage(kept, stage=JourneyStage.VALIDATION, role=quieter)
+    assert later == {"solution_exploration": "driver", "validation": "participant"}
+    corrected = replace(role, involvement=Involvement.GATEKEEPER, overridden=True)
+    fixed = involvement_by_stage(later, stage=JourneyStage.VALIDATION, role=corrected)
+    assert fixed["validation"] == "gatekeeper"  # a person's correction wins
+    assert involvement_by_stage(fixed, stage=None, role=role) == fixed
 
 
 # --- stages -------------------------------------------------------------------------------
