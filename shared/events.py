@@ -261,6 +261,8 @@ class LeadSnapshot(BaseModel):
     # Fit (who the lead is) and engagement (what they did, fading), 0-100 each.
     fit_score: int = 0
     engagement_score: int = 0
+    # The scoring model's persona the lead matches (e.g. technical_buyer).
+    persona: str | None = None
     qualification: str = "unqualified"
     funnel_stage: str | None = None
     journey_stage: str | None = None

@@ -42,9 +42,11 @@ def funnel_report(
         session, lead_ids=[r.id for r in cohort], tracks=("funnel", "qualification", "sales")
     )
     by_team: dict[str, list[Row]] = {}
+    by_persona: dict[str, list[Row]] = {}
     for r in cohort:
         owner = owners.get(r.id)
         by_team.setdefault(owner.team if owner else "(unassigned)", []).append(r)
+        by_persona.setdefault(r.persona or "(none)", []).append(r)
     figures = funnel_figures(cohort, history)
     breaches = sla_breaches_by_stage(session, lead_ids=[r.id for r in cohort])
     return {
@@ -56,6 +58,10 @@ def funnel_report(
         "teams": {
             name: funnel_figures(rows, {r.id: history.get(r.id, []) for r in rows})
             for name, rows in sorted(by_team.items())
+        },
+        "personas": {
+            name: funnel_figures(rows, {r.id: history.get(r.id, []) for r in rows})
+            for name, rows in sorted(by_persona.items())
         },
     }
 

@@ -33,6 +33,7 @@ class LeadFilter:
     max_score: int | None = None
     min_fit: int | None = None
     min_engagement: int | None = None
+    persona: str | None = None
     account: str | None = None
     updated_since: datetime | None = None
     q: str | None = None
@@ -55,6 +56,7 @@ def _where(query: Any, f: LeadFilter) -> Any:
         (leads.c.funnel_stage, f.funnel_stage),
         (leads.c.journey_stage, f.journey_stage),
         (leads.c.account_domain, f.account),
+        (leads.c.persona, f.persona),
     ):
         if value is not None:
             query = query.where(column == value)

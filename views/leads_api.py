@@ -97,6 +97,7 @@ class LeadQuery(BaseModel):
     max_score: int | None = None
     min_fit: int | None = None
     min_engagement: int | None = None
+    persona: str | None = None
     account: str | None = None
     updated_since: datetime | None = None  # in UTC
     q: str | None = None
@@ -114,6 +115,7 @@ class LeadQuery(BaseModel):
             max_score=self.max_score,
             min_fit=self.min_fit,
             min_engagement=self.min_engagement,
+            persona=self.persona,
             account=self.account.strip().lower() if self.account else None,
             updated_since=self.updated_since,
             q=self.q.strip() if self.q and self.q.strip() else None,
@@ -135,6 +137,7 @@ def lead_query(
     min_engagement: Annotated[
         int | None, Query(ge=0, le=100, description="engagement (recent behaviour) at least")
     ] = None,
+    persona: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9_]+$")] = None,
     account: Annotated[str | None, Query(max_length=255, pattern=STORABLE_TEXT)] = None,
     updated_since: Annotated[UtcDateTime | None, Query()] = None,
     q: Annotated[
@@ -161,6 +164,7 @@ def lead_query(
         max_score=max_score,
         min_fit=min_fit,
         min_engagement=min_engagement,
+        persona=persona,
         account=account,
         updated_since=updated_since,
         q=q,
@@ -440,6 +444,7 @@ def _before(moment: datetime, span: timedelta) -> datetime:
                 "median_seconds_to_accept": 5400.0,
             },
             "teams": {},
+            "personas": {},
         }
     )
     | error_responses(*KEYED, 422),

@@ -169,6 +169,7 @@ class Batch:
             row["score"] == assessment.score
             and row["fit_score"] == assessment.fit
             and row["engagement_score"] == assessment.engagement
+            and row["persona"] == assessment.persona
             and row["qualification"] == assessment.qualification.value
             and row["funnel_stage"] == stage_value(assessment.funnel_stage)
             and row["journey_stage"] == stage_value(assessment.journey_stage)
@@ -254,6 +255,7 @@ class Batch:
             "score": assessment.score,
             "fit_score": assessment.fit,
             "engagement_score": assessment.engagement,
+            "persona": assessment.persona,
             "qualification": assessment.qualification.value,
             "funnel_stage": new_funnel,
             "journey_stage": new_journey,

@@ -59,6 +59,8 @@ leads = Table(
     # Fit (who the lead is) and engagement (what they did, fading), 0-100 each.
     Column("fit_score", Integer, nullable=False, default=0, server_default="0"),
     Column("engagement_score", Integer, nullable=False, default=0, server_default="0"),
+    # The scoring model's persona the lead matches.
+    Column("persona", String(64), index=True),
     Index("ix_leads_score_id", "score", "id"),
     Index("ix_leads_updated_at_id", "updated_at", "id"),
     Index("ix_leads_created_at", "created_at"),

@@ -164,6 +164,7 @@ def lead_snapshot(values: Mapping[str, Any], *, account: dict[str, Any] | None) 
         score=values["score"],
         fit_score=values.get("fit_score") or 0,
         engagement_score=values.get("engagement_score") or 0,
+        persona=values.get("persona"),
         qualification=values["qualification"],
         funnel_stage=values.get("funnel_stage"),
         journey_stage=values.get("journey_stage"),

@@ -194,6 +194,7 @@ class RoutingRule(_Strict):
     min_score: int | None = Field(None, ge=0, le=100)
     max_score: int | None = Field(None, ge=0, le=100)
     # Fit (who the lead is) and engagement (what they did), 0-100 each.
+    personas: tuple[str, ...] = ()  # the scoring model's persona names
     min_fit: int | None = Field(None, ge=0, le=100)
     min_engagement: int | None = Field(None, ge=0, le=100)
     account_roles: tuple[AccountRole, ...] = ()

@@ -17,6 +17,7 @@ def facts_of(lead: LeadSnapshot) -> LeadFacts:
         score=lead.score,
         fit=lead.fit_score,
         engagement=lead.engagement_score,
+        persona=lead.persona,
         segment="b2b" if account is not None else "b2c",
         country=company.country,
         industry=company.industry,

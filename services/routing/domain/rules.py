@@ -27,6 +27,7 @@ class LeadFacts:
     score: int
     fit: int = 0
     engagement: int = 0
+    persona: str | None = None
     segment: str | None = None
     country: str | None = None
     industry: str | None = None
@@ -114,6 +115,8 @@ def _conditions(
         checks.append(_no_less("score", lead.score, rule.min_score))
     if rule.max_score is not None:
         checks.append(_no_more("score", lead.score, rule.max_score))
+    if rule.personas:
+        checks.append(_member_of("persona", _clean(lead.persona), rule.personas))
     if rule.min_fit is not None:
         checks.append(_no_less("fit", lead.fit, rule.min_fit))
     if rule.min_engagement is not None:

@@ -86,6 +86,11 @@ def explain(assessment: Assessment, *, model: ScoringModel, now: datetime) -> li
         f"engagement {assessment.engagement}/100 (what the lead did, fading with each rule's "
         "half-life), from the same evidence."
     )
+    sentences.append(
+        f"Persona {assessment.persona}: the model's first persona whose conditions the lead meets."
+        if assessment.persona
+        else "Persona: none of the model's personas matches the lead."
+    )
     moves = list(assessment.transitions)
     funnel = assessment.funnel_stage.value if assessment.funnel_stage else None
     journey = assessment.journey_stage.value if assessment.journey_stage else None

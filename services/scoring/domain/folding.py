@@ -17,6 +17,7 @@ from typing import Any
 
 from services.scoring.domain.bant import RuleMemory, Seen, bant_at, remember
 from services.scoring.domain.model import Assessment, Persona, Touch, Transition
+from services.scoring.domain.personas import match_persona
 from services.scoring.domain.qualification import (
     fit_and_engagement,
     in_history_order,
@@ -167,6 +168,7 @@ def settle(state: LeadState, *, model: ScoringModel, persona: Persona, now: date
         qualification_reason=reason,
         fit=fit,
         engagement=engagement,
+        persona=match_persona(persona, model=model),
         transitions=pending,
     )
     return Settled(assessment=assessment, pending=pending)

@@ -102,5 +102,7 @@ class Assessment:
     # Fit (who the lead is) and engagement (what they did, fading), 0-100 each.
     fit: int = 0
     engagement: int = 0
+    # The model's persona the lead matches (None: none).
+    persona: str | None = None
     # Every stage move the history implies, in time order (both tracks).
     transitions: tuple[Transition, ...] = ()

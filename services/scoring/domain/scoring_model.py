@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.scoring.domain.title_words import JobFunction
 from shared.domain import FUNNEL_ORDER, JOURNEY_ORDER, FunnelStage, JourneyStage
 
 DimensionName = Literal["budget", "authority", "need", "timing"]
@@ -187,6 +188,32 @@ class Stages(_Strict):
     journey: Track
 
 
+class PersonaRule(_Strict):
+    """A named kind of buyer: every condition it sets must hold (within a list, any value);
+    the first persona of the model a lead matches is the lead's."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
+    description: str = ""
+    functions: tuple[str, ...] = ()  # title functions, e.g. it, finance (titles.py)
+    seniorities: tuple[Literal["c_level", "vp", "director", "manager", "individual"], ...] = ()
+    industries: tuple[str, ...] = ()  # compared ignoring case
+    min_employees: int | None = Field(None, ge=0)
+    max_employees: int | None = Field(None, ge=0)
+    segment: Literal["b2b", "b2c"] | None = None
+
+    @field_validator("functions")
+    @classmethod
+    def _known_functions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """A function the title reader never gives would make the persona unreachable."""
+        known = {f.value for f in JobFunction}
+        unknown = [f for f in value if f not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown title function {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
+        return value
+
+
 class AccountRules(_Strict):
     """How an account's buying team is read: a member is engaged with a touch within
     `engaged_days`; the account's BANT dimensions are met at the model's own thresholds."""
@@ -205,7 +232,9 @@ class ScoringModel(_Strict):
 
     version: str = Field(min_length=1, max_length=64)
     description: str = ""
+    # The segment a lead is taken to be in when its facts do not say (no company facts).
     segment: Literal["b2b", "b2c"] = "b2b"
+    personas: tuple[PersonaRule, ...] = ()
     dimensions: dict[DimensionName, Dimension] = Field(
         default_factory=lambda: {d: Dimension() for d in DIMENSIONS}
     )

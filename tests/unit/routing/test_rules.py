@@ -365,3 +365,9 @@ def test_fit_and_engagement_conditions_route_on_the_lead_s_scores() -> None:
         engaged, _config(RoutingRule(name="fit", team="t", min_fit=50))
     )[:1]
     assert not matched and "fit 20" in reason and "50" in reason
+
+
+def test_a_persona_condition_routes_on_the_lead_s_persona() -> None:
+    assert _matches(_rule(personas=("technical_buyer",)), replace(LEAD, persona="technical_buyer"))
+    assert not _matches(_rule(personas=("technical_buyer",)), replace(LEAD, persona="practitioner"))
+    assert not _matches(_rule(personas=("technical_buyer",)), LEAD)  # none recorded

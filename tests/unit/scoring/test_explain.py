@@ -184,5 +184,6 @@ def test_stage_sentences_without_signals_say_so() -> None:
 
 def test_explanation_has_score_reason_four_dimensions_fit_engagement_and_two_stages() -> None:
     sentences = explain(_assess(), model=B2B, now=NOW)
-    assert len(sentences) == 2 + 4 + 1 + 2
+    assert len(sentences) == 2 + 4 + 1 + 1 + 2
     assert sentences[6].startswith("Fit 0/100 (who the lead is")
+    assert sentences[7] == "Persona: none of the model's personas matches the lead."
