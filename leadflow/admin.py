@@ -108,7 +108,8 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     import json
     from datetime import UTC, datetime
 
-    from services.routing.service import config_for
+    from services.routing.domain.config import ConfigError
+    from services.routing.service import config_for, load_config
     from services.scoring.domain.scoring_model import ModelError
     from services.scoring.service import load_model
     from views.backtest import backtest
@@ -118,6 +119,12 @@ def cmd_backtest(args: argparse.Namespace) -> None:
         model = load_model(args.model)
     except ModelError as exc:
         raise CliError(f"the candidate model is refused: {exc}") from exc
+    candidate_routing = None
+    if args.routing:
+        try:
+            candidate_routing = load_config(args.routing)
+        except ConfigError as exc:
+            raise CliError(f"the candidate routing file is refused: {exc}") from exc
     since = None
     if args.since:
         try:
@@ -130,6 +137,7 @@ def cmd_backtest(args: argparse.Namespace) -> None:
             session,
             model=model,
             routing=config_for(settings),
+            candidate_routing=candidate_routing,
             since=since,
             now=datetime.now(UTC),
             progress=None if args.json else _progress_bar,

@@ -373,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
         "backtest", help="re-score stored histories with a candidate model, without side effects"
     )
     bt.add_argument("--model", required=True, help="a TOML model file (or a bundled model name)")
+    bt.add_argument(
+        "--routing", help="a candidate routing TOML file (default: the live routing config)"
+    )
     bt.add_argument("--since", help="only leads with a touch on or after this date (YYYY-MM-DD)")
     bt.add_argument("--json", action="store_true", help="print the report as JSON")
     bt.set_defaults(func=cmd_backtest)

@@ -1,5 +1,6 @@
-"""The backtest: re-score stored histories with a candidate model and route the result with
-the live routing config, to see what would change. Writes nothing."""
+"""The backtest: re-score stored histories with a candidate model, route the result with a
+candidate routing file (the live one by default) and simulate which playbooks the histories
+fire, to see what would change. Writes nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.routing.public import RoutingConfig, current_owners, facts_of, route
+from services.routing.public import (
+    RoutingConfig,
+    current_owners,
+    facts_of,
+    is_regression,
+    playbooks_fired,
+    route,
+)
 from services.scoring import repository as repo
 from services.scoring.domain.backtest import BacktestReport, LeadOutcome
 from services.scoring.domain.qualification import assess
@@ -25,16 +33,24 @@ def backtest(
     since: datetime | None,
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
+    candidate_routing: RoutingConfig | None = None,
 ) -> BacktestReport:
     """Re-score stored histories with `model`, each at the time its stored state was derived
     (`scored_at`; `now` for a lead without one), and compare with that state; writes nothing.
 
+    Owners: the stored owner now, and the team `candidate_routing` (default: `routing`, the
+    live file) gives the re-scored lead. Playbooks: which ones each history fires under
+    `routing` with the stored state, and under `candidate_routing` with the candidate's.
     `since` limits it to leads with a touch at or after that time; `progress(done, total)` is
     called as leads are processed.
     """
+    candidate_routing = candidate_routing or routing
     ids = repo.lead_ids_active_since(session, since=since)
     owners = current_owners(session, lead_ids=ids)
-    report = BacktestReport(model_version=model.version)
+    report = BacktestReport(
+        model_version=model.version,
+        routing_version=candidate_routing.version if candidate_routing is not routing else None,
+    )
     for done, lead_id in enumerate(ids, start=1):
         row = repo.get_lead(session, lead_id=lead_id)
         if row is None:
@@ -55,10 +71,39 @@ def backtest(
                 "score": result.score,
                 "qualification": result.qualification.value,
                 "funnel_stage": funnel,
+                "fit_score": result.fit,
+                "engagement_score": result.engagement,
+                "persona": result.persona,
             },
             account=account_of(row._mapping, account._mapping if account is not None else None),
         )
-        candidate_team = route(facts_of(candidate), routing).team
+        candidate_team = route(facts_of(candidate), candidate_routing).team
+        types = {t.type for t in history}
+        stored_moves = [
+            (h.from_stage, h.to_stage)
+            for h in repo.stage_history_of(session, lead_id=lead_id)
+            if h.track == "funnel"
+        ]
+        report.add_playbooks(
+            current=playbooks_fired(
+                config=routing.playbooks,
+                touch_types=types,
+                has_email=bool(row.email),
+                sql=row.qualification == "sql",
+                regressed=any(is_regression(a, b) for a, b in stored_moves),
+            ),
+            candidate=playbooks_fired(
+                config=candidate_routing.playbooks,
+                touch_types=types,
+                has_email=bool(row.email),
+                sql=result.qualification.value == "sql",
+                regressed=any(
+                    is_regression(m.from_stage, m.to_stage)
+                    for m in result.transitions
+                    if m.track == "funnel"
+                ),
+            ),
+        )
         report.add(
             LeadOutcome(
                 lead_id=lead_id,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from services.routing.domain.config import RoutingConfig
 from services.routing.domain.facts import facts_of
-from services.routing.domain.rules import explain_rules, route
-from services.routing.domain.triggers import TRIGGERS, why_not_fired
+from services.routing.domain.rules import explain_rules, is_regression, route
+from services.routing.domain.triggers import TRIGGERS, playbooks_fired, why_not_fired
 from services.routing.followups import followup_report
 from services.routing.repository import (
     actions_of_lead,
@@ -32,7 +32,9 @@ __all__ = [
     "facts_of",
     "feedback_of",
     "followup_report",
+    "is_regression",
     "is_suppressed",
+    "playbooks_fired",
     "reassign_lead",
     "route",
     "sla_breaches_by_stage",

@@ -4,7 +4,7 @@ both."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -106,3 +106,31 @@ def why_not_fired(
     if suppressed and trigger.playbook != SALES_ALERT:
         why += "; the lead is unsubscribed from marketing email"
     return why
+
+
+def playbooks_fired(
+    *,
+    config: PlaybooksConfig,
+    touch_types: Collection[str],
+    has_email: bool,
+    sql: bool,
+    regressed: bool,
+) -> set[str]:
+    """The playbooks a lead's history fires under `config` (what a backtest simulates): touch
+    playbooks by the touches (those that email need an address), the sales alert when the
+    lead is sql, the stage-regression alert when its funnel stage fell back."""
+    fired = set()
+    for trigger in TRIGGERS:
+        if not trigger.enabled(config):
+            continue
+        if trigger.playbook == SALES_ALERT:
+            hit = sql
+        elif trigger.playbook == STAGE_REGRESSION:
+            hit = regressed
+        else:
+            hit = bool(trigger.touch_types & set(touch_types)) and (
+                has_email or not trigger.needs_email
+            )
+        if hit:
+            fired.add(trigger.playbook)
+    return fired

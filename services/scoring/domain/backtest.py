@@ -41,6 +41,16 @@ class BacktestReport:
         default_factory=lambda: {f: [] for f in FIELDS}
     )
     score_delta_total: int = 0
+    routing_version: str | None = None
+    # Playbook -> how many leads' histories fire it now and under the candidates.
+    playbooks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add_playbooks(self, *, current: set[str], candidate: set[str]) -> None:
+        """Count the playbooks one lead's history fires now and under the candidates."""
+        for name in current | candidate:
+            counts = self.playbooks.setdefault(name, {"current": 0, "candidate": 0})
+            counts["current"] += name in current
+            counts["candidate"] += name in candidate
 
     def add(self, outcome: LeadOutcome) -> None:
         """Count one lead's outcome."""
@@ -63,19 +73,22 @@ class BacktestReport:
         """The report as plain data (for `--json`)."""
         return {
             "model_version": self.model_version,
+            "routing_version": self.routing_version,
             "leads": self.leads,
             "changed_leads": self.changed_leads,
             "mean_score_delta": round(self.score_delta_total / self.leads, 2) if self.leads else 0,
             "changes": dict(self.changes),
             "moves": {f: dict(c.most_common()) for f, c in self.moves.items()},
             "examples": self.examples,
+            "playbooks": {name: dict(c) for name, c in sorted(self.playbooks.items())},
         }
 
     def lines(self) -> list[str]:
         """The report as text for people."""
         data = self.as_dict()
+        routing = f" and routing {self.routing_version}" if self.routing_version else ""
         out = [
-            f"Backtest of model {self.model_version} on {self.leads} leads: "
+            f"Backtest of model {self.model_version}{routing} on {self.leads} leads: "
             f"{self.changed_leads} would change (mean score delta {data['mean_score_delta']:+})."
         ]
         for name in FIELDS:
@@ -85,4 +98,7 @@ class BacktestReport:
             for example in self.examples[name]:
                 who = example["email"] or example["lead_id"]
                 out.append(f"      e.g. {who}: {example['from']} -> {example['to']}")
+        out.append("  playbooks (leads whose history fires each, now -> candidate):")
+        for name, counts in sorted(self.playbooks.items()):
+            out.append(f"    {name}: {counts['current']} -> {counts['candidate']}")
         return out

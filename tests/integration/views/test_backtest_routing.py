@@ -119,3 +119,74 @@ async def test_the_live_model_over_the_same_history_reports_no_change_even_weeks
         )
     assert report.leads == 2
     assert report.changed_leads == 0, report.as_dict()
+
+
+CANDIDATE_ROUTING = """
+version = "candidate-routing-1"
+default_team = "marketing"
+
+[[rules]]
+name = "sql_to_ae"
+team = "ae"
+qualifications = ["sql"]
+
+[teams.marketing]
+[teams.ae]
+
+[playbooks.event_followup]
+enabled = false
+"""
+
+
+async def test_a_candidate_routing_file_and_its_playbooks_are_simulated(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+):
+    events = [
+        {
+            "type": "demo_requested",
+            "lead": {"email": "sam@corp.example", "job_title": "CTO"},
+            "properties": {"budget": "100k+", "timeframe": "this month"},
+        },
+        {"type": "webinar_attended", "lead": {"email": "wen@corp.example"}},
+    ]
+    assert (await client.post("/v1/events/batch", json=events)).status_code == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        items = (await client.get("/v1/leads")).json()["items"]
+        if len(items) == 2 and all(i["owner"] for i in items):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the leads were never scored and routed")
+    owners = {i["email"]: i["owner"]["team"] for i in items}
+    settings = runtime.settings
+    path = tmp_path / "candidate.toml"
+    path.write_text(CANDIDATE_ROUTING)
+    from services.routing.service import load_config
+
+    assert runtime.resources is not None
+    with runtime.resources.sessions() as session:
+        model = load_model(settings.scoring_model)
+        same = backtest(
+            session, model=model, routing=config_for(settings), since=None, now=utcnow()
+        )
+        report = backtest(
+            session,
+            model=model,
+            routing=config_for(settings),
+            candidate_routing=load_config(str(path)),
+            since=None,
+            now=utcnow(),
+        )
+    # Like with like: the live files over the same history fire the same playbooks.
+    assert all(c["current"] == c["candidate"] for c in same.as_dict()["playbooks"].values())
+    assert same.changes["owner_team"] == 0
+    data = report.as_dict()
+    assert data["routing_version"] == "candidate-routing-1"
+    assert data["playbooks"]["event_followup"] == {"current": 1, "candidate": 0}
+    assert data["playbooks"]["sales_alert"] == {"current": 1, "candidate": 1}
+    # The sql lead goes to "ae", the webinar lead to the default marketing team.
+    expected = (owners["sam@corp.example"] != "ae") + (owners["wen@corp.example"] != "marketing")
+    assert data["changes"]["owner_team"] == expected and expected >= 1
+    text = "\n".join(report.lines())
+    assert "routing candidate-routing-1" in text and "event_followup: 1 -> 0" in text
