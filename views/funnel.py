@@ -94,10 +94,11 @@ def sales_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[st
     """Sales' verdicts on the cohort: leads that reached mql or sql, were accepted (SAL) or
     rejected, are recycled now, the acceptance rate among leads with a verdict, and the median
     time from a lead's first mql/sql to its first acceptance."""
-    qualified = accepted = rejected = 0
+    qualified = accepted = rejected = judged = 0
     to_accept: list[float] = []
     for r in rows:
         moves = history.get(r.id, [])
+        judged += any(m.track == "sales" for m in moves)
         first_qualified = next(
             (m.at for m in moves if m.track == "qualification" and m.to_stage in ("mql", "sql")),
             None,
@@ -111,7 +112,6 @@ def sales_figures(rows: Sequence[Row], history: dict[str, list[Row]]) -> dict[st
         if first_qualified is not None and first_accepted is not None:
             waited = as_utc(first_accepted) - as_utc(first_qualified)  # type: ignore[operator]
             to_accept.append(max(0.0, waited.total_seconds()))
-    judged = sum(1 for r in rows if any(m.track == "sales" for m in history.get(r.id, [])))
     return {
         "qualified": qualified,
         "accepted": accepted,

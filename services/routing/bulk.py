@@ -239,31 +239,23 @@ def update_actions(session: Session, *, changes: Mapping[str, dict[str, Any]]) -
 def latest_followups(session: Session, *, lead_ids: Sequence[str]) -> dict[str, datetime]:
     """When each lead's newest follow-up was planned: any action but an SLA check that was not
     cancelled or failed."""
-    found: dict[str, datetime] = {}
-    ids = list(lead_ids)
-    for start in range(0, len(ids), 500):
-        rows = session.execute(
-            select(actions.c.lead_id, func.max(actions.c.created_at))
-            .where(
-                actions.c.lead_id.in_(ids[start : start + 500]),
-                actions.c.kind != "sla",
-                actions.c.status.notin_([ActionStatus.CANCELLED, ActionStatus.FAILED]),
-            )
-            .group_by(actions.c.lead_id)
+    rows = session.execute(
+        select(actions.c.lead_id, func.max(actions.c.created_at))
+        .where(
+            among(session, actions.c.lead_id, lead_ids),
+            actions.c.kind != "sla",
+            actions.c.status.notin_([ActionStatus.CANCELLED, ActionStatus.FAILED]),
         )
-        found.update({lead: at for lead, at in rows if at is not None})
-    return found
+        .group_by(actions.c.lead_id)
+    )
+    return {lead: at for lead, at in rows if at is not None}
 
 
 def latest_feedback(session: Session, *, lead_ids: Sequence[str]) -> dict[str, datetime]:
     """When sales last reported back on each lead (any feedback is a contact)."""
-    found: dict[str, datetime] = {}
-    ids = list(lead_ids)
-    for start in range(0, len(ids), 500):
-        rows = session.execute(
-            select(lead_feedback.c.lead_id, func.max(lead_feedback.c.at))
-            .where(lead_feedback.c.lead_id.in_(ids[start : start + 500]))
-            .group_by(lead_feedback.c.lead_id)
-        )
-        found.update({lead: at for lead, at in rows if at is not None})
-    return found
+    rows = session.execute(
+        select(lead_feedback.c.lead_id, func.max(lead_feedback.c.at))
+        .where(among(session, lead_feedback.c.lead_id, lead_ids))
+        .group_by(lead_feedback.c.lead_id)
+    )
+    return {lead: at for lead, at in rows if at is not None}

@@ -10,23 +10,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.routing.bulk import member_loads
 from services.routing.repository import assignments
+from shared.db import among
 
 
 def capacity_loads(session: Session, *, team: str) -> dict[str, int]:
     """How many leads count against each member's capacity: those they own and have not
     contacted yet (contacted, accepted and closed leads free the slot)."""
-    rows = session.execute(
-        select(assignments.c.member, func.count())
-        .where(
-            assignments.c.current,
-            assignments.c.team == team,
-            assignments.c.member.isnot(None),
-            assignments.c.contacted_at.is_(None),
-        )
-        .group_by(assignments.c.member)
-    ).all()
-    return {member: count for member, count in rows}
+    return member_loads(session, teams=[team])[team]
 
 
 def queued_counts(session: Session) -> dict[str, int]:
@@ -84,18 +76,13 @@ def close_queued(session: Session, *, assignment_id: int) -> bool:
 
 def sla_breaches_by_stage(session: Session, *, lead_ids: Sequence[str]) -> dict[str, int]:
     """Breached assignments of these leads, by the funnel stage recorded on the assignment."""
-    found: dict[str, int] = {}
-    ids = list(lead_ids)
-    for start in range(0, len(ids), 500):
-        rows = session.execute(
-            select(assignments.c.funnel_stage, func.count())
-            .where(
-                assignments.c.lead_id.in_(ids[start : start + 500]),
-                assignments.c.sla_breached_at.isnot(None),
-                assignments.c.funnel_stage.isnot(None),
-            )
-            .group_by(assignments.c.funnel_stage)
+    rows = session.execute(
+        select(assignments.c.funnel_stage, func.count())
+        .where(
+            among(session, assignments.c.lead_id, lead_ids),
+            assignments.c.sla_breached_at.isnot(None),
+            assignments.c.funnel_stage.isnot(None),
         )
-        for stage, count in rows:
-            found[stage] = found.get(stage, 0) + count
-    return found
+        .group_by(assignments.c.funnel_stage)
+    )
+    return {stage: count for stage, count in rows}

@@ -11,7 +11,6 @@ from services.scoring.domain.bant import firmographic_matches
 from services.scoring.domain.model import (
     Assessment,
     Bant,
-    Evidence,
     Persona,
     Touch,
     Transition,
@@ -36,18 +35,15 @@ def overall_score(bant: Bant, *, model: ScoringModel) -> int:
 FIT_EVIDENCE = frozenset({"persona", "firmographics"})
 
 
-def is_fit_evidence(evidence: Evidence, *, model: ScoringModel) -> bool:
-    """True for evidence about who the lead is (title, firmographics, a declared answer)."""
-    return evidence.type in FIT_EVIDENCE or evidence.rule in {d.name for d in model.declared}
-
-
 def fit_and_engagement(bant: Bant, *, model: ScoringModel) -> tuple[int, int]:
     """The fit and engagement scores, 0-100: each category's points over the whole BANT
-    evidence, `full_points` making 100."""
+    evidence (fit: title, firmographics, declared answers; engagement: the rest, behaviour),
+    `full_points` making 100."""
+    declared = {d.name for d in model.declared}
     fit = engagement = 0
     for dimension in bant.dimensions().values():
         for e in dimension.evidence:
-            if is_fit_evidence(e, model=model):
+            if e.type in FIT_EVIDENCE or e.rule in declared:
                 fit += e.points
             else:
                 engagement += e.points
