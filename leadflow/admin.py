@@ -111,12 +111,12 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     from services.routing.domain.config import ConfigError
     from services.routing.service import config_for, load_config
     from services.scoring.domain.scoring_model import ModelError
-    from services.scoring.service import load_model
+    from services.scoring.service import load_models
     from views.backtest import backtest
 
     settings = load_settings()
     try:
-        model = load_model(args.model)
+        models = load_models(args.model)
     except ModelError as exc:
         raise CliError(f"the candidate model is refused: {exc}") from exc
     candidate_routing = None
@@ -135,7 +135,7 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     with _migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
         report = backtest(
             session,
-            model=model,
+            models=models,
             routing=config_for(settings),
             candidate_routing=candidate_routing,
             since=since,

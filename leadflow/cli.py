@@ -255,7 +255,7 @@ def _preflight(settings: Settings, *, service: str) -> None:
     from services.routing.domain.config import ConfigError
     from services.routing.service import config_for
     from services.scoring.domain.scoring_model import ModelError
-    from services.scoring.service import load_model
+    from services.scoring.service import load_models
     from shared.db import MigrationsOutOfDate, check_migrations, make_engine
 
     engine = make_engine(settings.database_url)
@@ -264,7 +264,7 @@ def _preflight(settings: Settings, *, service: str) -> None:
         if service == "routing":
             config_for(settings)
         if service == "scoring":
-            load_model(settings.scoring_model)
+            load_models(settings.scoring_model)
     except (MigrationsOutOfDate, ModelError, ConfigError) as exc:
         raise CliError(str(exc)) from exc
     finally:
@@ -372,7 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser(
         "backtest", help="re-score stored histories with a candidate model, without side effects"
     )
-    bt.add_argument("--model", required=True, help="a TOML model file (or a bundled model name)")
+    bt.add_argument(
+        "--model",
+        required=True,
+        help="a TOML model file or a bundled model name; several joined by commas, default first",
+    )
     bt.add_argument(
         "--routing", help="a candidate routing TOML file (default: the live routing config)"
     )

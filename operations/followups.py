@@ -9,17 +9,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.routing.public import config_for, followup_report
-from services.scoring.service import load_model
+from services.scoring.service import load_models
 from shared.config import Settings
 
 
 def followups(*, session: Session, settings: Settings, days: int, limit: int) -> dict[str, Any]:
     """Leads that acted and got no next step in time, and the touch types' coverage."""
-    model = load_model(settings.scoring_model)
+    models = load_models(settings.scoring_model)
+    # Every model's funnel signals: a touch type any of them answers is covered.
+    signals = {k: v for m in reversed(models.models) for k, v in m.stages.funnel.signals.items()}
     return followup_report(
         session,
         config=config_for(settings),
-        funnel_signals=model.stages.funnel.signals,
+        funnel_signals=signals,
         now=datetime.now(UTC),
         days=days,
         limit=limit,

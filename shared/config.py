@@ -186,7 +186,8 @@ class Settings(BaseSettings):
     # /metrics adds up every worker's files (prometheus-client reads it at import as well).
     prometheus_multiproc_dir: str | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
 
-    # Scoring: a bundled model (b2b_saas, b2c_ecommerce) or the path of a TOML model file.
+    # Scoring: a bundled model (b2b_saas, b2c_ecommerce) or the path of a TOML model file; or
+    # several joined by commas, the default first, each other one scoring the leads it claims.
     scoring_model: str = Field("b2b_saas", min_length=1)
     # How often scoring re-assesses quiet leads whose stage may fall back (0: never).
     scoring_rescore_interval_s: Duration = Field(300.0, ge=0, le=86_400)

@@ -93,7 +93,7 @@ def override_member(
             lead_id=lead_id,
             involvement=body.involvement.value if body.involvement else None,
             function=body.function.value if body.function else None,
-            model=service.load_model(settings.scoring_model),
+            model=service.load_models(settings.scoring_model).for_accounts(),
             now=utcnow(),
         )
     account = account_view(session, domain=domain) if member else None

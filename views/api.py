@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from services.routing.public import config_for
-from services.scoring.service import load_model
+from services.scoring.service import load_models
 from shared.auth import LeadsReader
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
@@ -33,7 +33,7 @@ def trace_lead(
     traced = trace.trace_lead(
         session,
         lead_id=lead_id,
-        model=load_model(settings.scoring_model),
+        models=load_models(settings.scoring_model),
         routing=config_for(settings),
         now=utcnow(),
     )

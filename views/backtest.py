@@ -19,8 +19,8 @@ from services.routing.public import (
 )
 from services.scoring import repository as repo
 from services.scoring.domain.backtest import BacktestReport, LeadOutcome
+from services.scoring.domain.model_set import ModelSet
 from services.scoring.domain.qualification import assess
-from services.scoring.domain.scoring_model import ScoringModel
 from services.scoring.shapes import account_of, lead_snapshot, persona_of, touch_of
 from shared.db import as_utc
 
@@ -28,15 +28,16 @@ from shared.db import as_utc
 def backtest(
     session: Session,
     *,
-    model: ScoringModel,
+    models: ModelSet,
     routing: RoutingConfig,
     since: datetime | None,
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
     candidate_routing: RoutingConfig | None = None,
 ) -> BacktestReport:
-    """Re-score stored histories with `model`, each at the time its stored state was derived
-    (`scored_at`; `now` for a lead without one), and compare with that state; writes nothing.
+    """Re-score stored histories with `models` (each lead with the one that claims it), each at
+    the time its stored state was derived (`scored_at`; `now` for a lead without one), and
+    compare with that state; writes nothing.
 
     Owners: the stored owner now, and the team `candidate_routing` (default: `routing`, the
     live file) gives the re-scored lead. Playbooks: which ones each history fires under
@@ -48,7 +49,7 @@ def backtest(
     ids = repo.lead_ids_active_since(session, since=since)
     owners = current_owners(session, lead_ids=ids)
     report = BacktestReport(
-        model_version=model.version,
+        model_version=",".join(m.version for m in models),
         routing_version=candidate_routing.version if candidate_routing is not routing else None,
     )
     for done, lead_id in enumerate(ids, start=1):
@@ -59,7 +60,9 @@ def backtest(
         # At the moment the stored state was derived: like with like, so the live model over
         # the same history shows no change, however much the evidence has decayed since.
         at = as_utc(row.scored_at) or now
-        result = assess(model=model, persona=persona_of(row), touches=history, now=at)
+        persona = persona_of(row)
+        model = models.for_lead(persona)
+        result = assess(model=model, persona=persona, touches=history, now=at)
         funnel = result.funnel_stage and result.funnel_stage.value
         owner = owners.get(lead_id)
         account = (

@@ -32,8 +32,8 @@ def funnel_report(
 ) -> dict[str, Any]:
     """Leads created in [since, until): how many are at each funnel and journey stage, how many
     of those that reached each funnel step went on to the next, the median time spent in each
-    step, sales' verdicts (accepted, rejected, recycled), the same per owning team, and the
-    journey x funnel matrix, and a scorecard of each funnel step's owning team."""
+    step, sales' verdicts (accepted, rejected, recycled), the same per owning team, persona and
+    scoring model, the journey x funnel matrix, and a scorecard of each funnel step's owner."""
     cohort = repo.leads_created_between(session, since=since, until=until)
     owners = current_owners(session, lead_ids=[r.id for r in cohort])
     if team is not None:
@@ -43,10 +43,12 @@ def funnel_report(
     )
     by_team: dict[str, list[Row]] = {}
     by_persona: dict[str, list[Row]] = {}
+    by_model: dict[str, list[Row]] = {}
     for r in cohort:
         owner = owners.get(r.id)
         by_team.setdefault(owner.team if owner else "(unassigned)", []).append(r)
         by_persona.setdefault(r.persona or "(none)", []).append(r)
+        by_model.setdefault(r.model_version or "(none)", []).append(r)
     figures = funnel_figures(cohort, history)
     breaches = sla_breaches_by_stage(session, lead_ids=[r.id for r in cohort])
     return {
@@ -62,6 +64,10 @@ def funnel_report(
         "personas": {
             name: funnel_figures(rows, {r.id: history.get(r.id, []) for r in rows})
             for name, rows in sorted(by_persona.items())
+        },
+        "models": {
+            name: funnel_figures(rows, {r.id: history.get(r.id, []) for r in rows})
+            for name, rows in sorted(by_model.items())
         },
     }
 

@@ -34,6 +34,7 @@ class LeadFilter:
     min_fit: int | None = None
     min_engagement: int | None = None
     persona: str | None = None
+    model: str | None = None
     account: str | None = None
     updated_since: datetime | None = None
     q: str | None = None
@@ -57,6 +58,7 @@ def _where(query: Any, f: LeadFilter) -> Any:
         (leads.c.journey_stage, f.journey_stage),
         (leads.c.account_domain, f.account),
         (leads.c.persona, f.persona),
+        (leads.c.model_version, f.model),
     ):
         if value is not None:
             query = query.where(column == value)

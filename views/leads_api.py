@@ -98,6 +98,7 @@ class LeadQuery(BaseModel):
     min_fit: int | None = None
     min_engagement: int | None = None
     persona: str | None = None
+    model: str | None = None
     account: str | None = None
     updated_since: datetime | None = None  # in UTC
     q: str | None = None
@@ -116,6 +117,7 @@ class LeadQuery(BaseModel):
             min_fit=self.min_fit,
             min_engagement=self.min_engagement,
             persona=self.persona,
+            model=self.model,
             account=self.account.strip().lower() if self.account else None,
             updated_since=self.updated_since,
             q=self.q.strip() if self.q and self.q.strip() else None,
@@ -138,6 +140,14 @@ def lead_query(
         int | None, Query(ge=0, le=100, description="engagement (recent behaviour) at least")
     ] = None,
     persona: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9_]+$")] = None,
+    model: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=STORABLE_TEXT,
+            description="the version of the scoring model that scores the lead",
+        ),
+    ] = None,
     account: Annotated[str | None, Query(max_length=255, pattern=STORABLE_TEXT)] = None,
     updated_since: Annotated[UtcDateTime | None, Query()] = None,
     q: Annotated[
@@ -165,6 +175,7 @@ def lead_query(
         min_fit=min_fit,
         min_engagement=min_engagement,
         persona=persona,
+        model=model,
         account=account,
         updated_since=updated_since,
         q=q,
@@ -445,6 +456,7 @@ def _before(moment: datetime, span: timedelta) -> datetime:
             },
             "teams": {},
             "personas": {},
+            "models": {},
         }
     )
     | error_responses(*KEYED, 422),

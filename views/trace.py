@@ -21,7 +21,7 @@ from services.routing.public import (
 )
 from services.scoring import repository as repo
 from services.scoring.domain.model import Touch
-from services.scoring.domain.scoring_model import ScoringModel
+from services.scoring.domain.model_set import ModelSet
 from services.scoring.domain.trace import trace_scoring
 from services.scoring.shapes import persona_of, touch_of
 from shared.events import LeadSnapshot
@@ -32,14 +32,16 @@ def trace_lead(
     session: Session,
     *,
     lead_id: str,
-    model: ScoringModel,
+    models: ModelSet,
     routing: RoutingConfig,
     now: datetime,
 ) -> dict[str, Any] | None:
-    """Which scoring, routing and playbook rules matched a lead, which did not, and why."""
+    """Which scoring, routing and playbook rules matched a lead, which did not, and why (its
+    scoring under the model that scores it now)."""
     row = repo.get_lead(session, lead_id=lead_id)
     if row is None:
         return None
+    model = models.for_lead(persona_of(row))
     history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
     view = lead_view(session, row=row)
     routing_rules = [

@@ -29,7 +29,7 @@ def explain_lead(
 ) -> dict[str, Any]:
     """Plain sentences on the score, qualification, each BANT dimension and both stages."""
     explained = service.explain_lead(
-        session, lead_id=lead_id, model=service.load_model(settings.scoring_model), now=utcnow()
+        session, lead_id=lead_id, models=service.load_models(settings.scoring_model), now=utcnow()
     )
     if explained is None:
         raise ApiError(404, "not_found", f"no lead with id {lead_id!r}")

@@ -30,18 +30,18 @@ from services.scoring.batch_state import (
     LeadInBatch,
     PendingChange,
     identities_of_touch,
+    lead_change_of,
+    new_lead_row,
     stage_value,
 )
 from services.scoring.domain import accounts as committee
 from services.scoring.domain import folding, identity
 from services.scoring.domain.model import Touch
+from services.scoring.domain.model_set import ModelSet
 from services.scoring.domain.qualification import in_history_order
 from services.scoring.domain.scoring_model import ScoringModel
 from services.scoring.shapes import (
-    account_of,
     bant_json,
-    lead_change_id,
-    lead_snapshot,
     persona_of,
     persona_values,
     stage_row,
@@ -50,7 +50,7 @@ from services.scoring.shapes import (
 from shared import outbox
 from shared.config import Settings
 from shared.db import insert_many
-from shared.events import LeadChange, LeadMoves, TouchEnvelope
+from shared.events import LeadChange, TouchEnvelope
 
 CONSUMER = "scoring"
 
@@ -59,9 +59,9 @@ class Batch:
     """The in-memory unit of work for touches (and re-scores) of many leads."""
 
     def __init__(
-        self, session: Session, *, settings: Settings, model: ScoringModel, now: datetime
+        self, session: Session, *, settings: Settings, models: ModelSet, now: datetime
     ) -> None:
-        self.session, self.settings, self.model, self.now = session, settings, model, now
+        self.session, self.settings, self.models, self.now = session, settings, models, now
         self.owners: dict[tuple[str, str], str] = {}
         self.leads: dict[str, LeadInBatch] = {}
         self.changes: list[LeadChange] = []
@@ -99,7 +99,13 @@ class Batch:
             self.leads[lead_id] = LeadInBatch(
                 row={**rows[lead_id]._mapping, "bant": None},  # re-derived before a write
                 identities=identities[lead_id],
-                state=folding.from_json(stored.state, model=self.model) if stored else None,
+                state=(
+                    folding.from_json(
+                        stored.state, model=self.models.for_lead(persona_of(rows[lead_id]))
+                    )
+                    if stored
+                    else None
+                ),
                 qualified_at=stored.qualified_at if stored else qualified.get(lead_id),
                 pending_after=stored.pending_after if stored else None,
             )
@@ -131,13 +137,17 @@ class Batch:
         )
         lead = self.leads[lead_id]
         lead.unsaved.append(touch)
+        persona = persona_values(envelope)
+        model = self._model_of(lead, persona=persona)
         if lead.state is None or lead.state.is_late(touch):
-            self._replay(lead_id)
+            self._replay(lead_id, model=model)
+        elif lead.state.model_version != model.version:
+            self._replay(lead_id, model=model)  # its facts now make it another model's lead
         else:
-            lead.moves += folding.fold(lead.state, model=self.model, touch=touch)
+            lead.moves += folding.fold(lead.state, model=model, touch=touch)
         self._record(
             lead_id,
-            persona=persona_values(envelope),
+            persona=persona,
             cause_event_id=envelope.event_id,
             cause_at=envelope.occurred_at,
             extra=extra,
@@ -158,11 +168,12 @@ class Batch:
         lead = self.leads.get(lead_id)
         if lead is None:
             return False
-        if lead.state is None:
-            self._replay(lead_id)
+        model = self._model_of(lead, persona={})
+        if lead.state is None or lead.state.model_version != model.version:
+            self._replay(lead_id, model=model)
         assert lead.state is not None
         assessment = folding.settle(
-            lead.state, model=self.model, persona=persona_of(lead.row), now=self.now
+            lead.state, model=model, persona=persona_of(lead.row), now=self.now
         ).assessment
         row = lead.row
         if (
@@ -186,11 +197,15 @@ class Batch:
         )
         return True
 
-    def _replay(self, lead_id: str) -> None:
+    def _model_of(self, lead: LeadInBatch, *, persona: dict[str, Any]) -> ScoringModel:
+        """The model that scores the lead, given its row and the facts a touch adds."""
+        return self.models.for_lead(persona_of({**lead.row, **persona}))
+
+    def _replay(self, lead_id: str, *, model: ScoringModel) -> None:
         lead = self.leads[lead_id]
         stored = [] if lead.new else repo.touches_of(self.session, lead_id=lead_id)
         history = [touch_of(r) for r in stored] + lead.unsaved
-        lead.state, lead.moves = folding.replay(model=self.model, touches=history)
+        lead.state, lead.moves = folding.replay(model=model, touches=history)
         lead.rewrite = True
 
     def _record(
@@ -208,9 +223,11 @@ class Batch:
         assert lead.state is not None
         before = lead.row
         merged = {**before, **persona}
-        settled = folding.settle(
-            lead.state, model=self.model, persona=persona_of(merged), now=self.now
-        )
+        model = self.models.for_lead(persona_of(merged))
+        if lead.state.model_version != model.version:
+            self._replay(lead_id, model=model)
+            assert lead.state is not None
+        settled = folding.settle(lead.state, model=model, persona=persona_of(merged), now=self.now)
         assessment = settled.assessment
         lead.tail = settled.pending
         new_funnel = stage_value(assessment.funnel_stage)
@@ -347,23 +364,13 @@ class Batch:
 
     def _new_lead(self, *, email: str | None) -> str:
         lead_id = str(uuid.uuid4())
+        row = new_lead_row(lead_id=lead_id, email=email, columns=repo.leads.columns, now=self.now)
+        model = self.models.for_lead(persona_of(row))
         self.leads[lead_id] = LeadInBatch(
-            row={
-                **{c.name: None for c in repo.leads.columns},
-                "id": lead_id,
-                "email": email,
-                "score": 0,
-                "fit_score": 0,
-                "engagement_score": 0,
-                "qualification": "unqualified",
-                "bant": {},
-                "model_version": "",
-                "created_at": self.now,
-                "updated_at": self.now,
-            },
+            row=row,
             identities=[],
             new=True,
-            state=folding.LeadState(model_version=self.model.version),
+            state=folding.LeadState(model_version=model.version),
         )
         if email:
             self._add_identity(lead_id, ("email", email))
@@ -453,9 +460,12 @@ class Batch:
             if lead.bant is not None:
                 remember_bant(lead_id=lead_id, updated_at=self.now, bant=lead.bant)
         accounts = refresh_accounts(
-            session, domains=sorted(self._domains), model=self.model, now=self.now
+            session,
+            domains=sorted(self._domains),
+            model=self.models.for_accounts(),
+            now=self.now,
         )
-        changes = [self._lead_change(c, accounts) for c in self._waiting]
+        changes = [lead_change_of(c, accounts=accounts) for c in self._waiting]
         outbox.enqueue_many(
             session,
             messages=[
@@ -477,16 +487,3 @@ class Batch:
             lead.moves, lead.unsaved = [], []
         self._waiting, self._new_identities, self._touch_rows = [], [], []
         self._qualification_rows, self._domains = [], set()
-
-    def _lead_change(self, change: PendingChange, accounts: dict[str, Any]) -> LeadChange:
-        values = change.values
-        account = account_of(values, accounts.get(values.get("account_domain") or ""))
-        return LeadChange(
-            event_id=lead_change_id(change.cause_event_id),
-            lead_id=change.lead_id,
-            cause_event_id=change.cause_event_id,
-            occurred_at=change.occurred_at,
-            changes=LeadMoves.model_validate(change.changes),
-            lead=lead_snapshot(values, account=account),
-            touch=change.touch,
-        )

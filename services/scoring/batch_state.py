@@ -3,13 +3,15 @@ for its account role; and the identities a touch names."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from services.scoring.domain import folding
 from services.scoring.domain.model import Bant, Touch, Transition
-from shared.events import TouchEnvelope
+from services.scoring.shapes import account_of, lead_change_id, lead_snapshot
+from shared.events import LeadChange, LeadMoves, TouchEnvelope
 
 _IDENTITY_KINDS = ("user_id", "anonymous_id")
 
@@ -55,3 +57,37 @@ def identities_of_touch(envelope: TouchEnvelope) -> list[tuple[str, str]]:
     pairs = [("email", lead.email)] if lead.email else []
     pairs += [(kind, getattr(lead, kind)) for kind in _IDENTITY_KINDS if getattr(lead, kind)]
     return pairs  # type: ignore[return-value]
+
+
+def new_lead_row(
+    *, lead_id: str, email: str | None, columns: Iterable[Any], now: datetime
+) -> dict[str, Any]:
+    """The row of a lead a batch creates: every column, the lead unscored."""
+    return {
+        **{c.name: None for c in columns},
+        "id": lead_id,
+        "email": email,
+        "score": 0,
+        "fit_score": 0,
+        "engagement_score": 0,
+        "qualification": "unqualified",
+        "bant": {},
+        "model_version": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def lead_change_of(change: PendingChange, *, accounts: dict[str, Any]) -> LeadChange:
+    """The lead change to publish, with the lead's account role after the batch's roll-up."""
+    values = change.values
+    account = account_of(values, accounts.get(values.get("account_domain") or ""))
+    return LeadChange(
+        event_id=lead_change_id(change.cause_event_id),
+        lead_id=change.lead_id,
+        cause_event_id=change.cause_event_id,
+        occurred_at=change.occurred_at,
+        changes=LeadMoves.model_validate(change.changes),
+        lead=lead_snapshot(values, account=account),
+        touch=change.touch,
+    )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.scoring.handlers import score_touches
-from services.scoring.service import load_model, rescore_due, rescore_stale
+from services.scoring.service import load_models, rescore_due, rescore_stale
 from shared import outbox
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
@@ -27,7 +27,7 @@ def build_consumer(
     *, settings: Settings, sessions: sessionmaker[Session], producer: AsyncProducer
 ) -> ConsumerLoop:
     """The scoring consumer: touch events in, lead changes out through the outbox."""
-    model = load_model(settings.scoring_model)
+    models = load_models(settings.scoring_model)
 
     def parse(record: Record) -> TouchEnvelope:
         try:
@@ -46,7 +46,7 @@ def build_consumer(
         envelopes = [parse(r) for r in records]
         with transaction(sessions) as session:
             score_touches(
-                session, envelopes=envelopes, settings=settings, model=model, now=utcnow()
+                session, envelopes=envelopes, settings=settings, models=models, now=utcnow()
             )
 
     return ConsumerLoop(
@@ -67,16 +67,16 @@ def build_rescorer(
     """One sweep of the re-score: quiet leads whose stage may fall back, then the leads whose
     stored score is stalest (a batch per transaction, up to STALE_BATCHES_PER_SWEEP); their
     moves are published."""
-    model = load_model(settings.scoring_model)
+    models = load_models(settings.scoring_model)
 
     def sweep() -> int:
         now = utcnow()
         with transaction(sessions) as session:
-            moved = rescore_due(session, settings=settings, model=model, now=now)
+            moved = rescore_due(session, settings=settings, models=models, now=now)
         for _ in range(STALE_BATCHES_PER_SWEEP):
             with transaction(sessions) as session:
                 seen, stale_moved = rescore_stale(
-                    session, settings=settings, model=model, now=now, limit=STALE_BATCH
+                    session, settings=settings, models=models, now=now, limit=STALE_BATCH
                 )
             moved += stale_moved
             outbox.flush(sessions=sessions, producer=producer)

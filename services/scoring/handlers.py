@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.scoring import repository as repo
 from services.scoring.batch import CONSUMER, Batch
-from services.scoring.domain.scoring_model import ScoringModel
+from services.scoring.domain.model_set import ModelSet
 from shared.config import Settings
 from shared.db import mark_processed_many
 from shared.events import LeadChange, TouchEnvelope
@@ -20,7 +20,7 @@ def score_touches(
     *,
     envelopes: list[TouchEnvelope],
     settings: Settings,
-    model: ScoringModel,
+    models: ModelSet,
     now: datetime,
 ) -> list[LeadChange]:
     """Store a batch of touches, re-score their leads and queue the lead changes, in the
@@ -33,7 +33,7 @@ def score_touches(
         if envelope.event_id in new:
             new.discard(envelope.event_id)  # a repeat within the batch counts once
             todo.append(envelope)
-    batch = Batch(session, settings=settings, model=model, now=now)
+    batch = Batch(session, settings=settings, models=models, now=now)
     batch.load_for(todo)
     for envelope in todo:
         batch.touch(envelope)
@@ -46,11 +46,13 @@ def handle_touch(
     *,
     envelope: TouchEnvelope,
     settings: Settings,
-    model: ScoringModel,
+    models: ModelSet,
     now: datetime,
 ) -> LeadChange | None:
     """Store one touch, re-score its lead and queue the lead change; None for a duplicate."""
-    changes = score_touches(session, envelopes=[envelope], settings=settings, model=model, now=now)
+    changes = score_touches(
+        session, envelopes=[envelope], settings=settings, models=models, now=now
+    )
     return changes[0] if changes else None
 
 
@@ -59,12 +61,12 @@ def rescore_leads(
     *,
     lead_ids: list[str],
     settings: Settings,
-    model: ScoringModel,
+    models: ModelSet,
     now: datetime,
 ) -> int:
     """Re-assess these leads at `now`, queueing a lead change for each that moved; returns how
     many moved. Each one's `scored_at` becomes `now`, moved or not."""
-    batch = Batch(session, settings=settings, model=model, now=now)
+    batch = Batch(session, settings=settings, models=models, now=now)
     batch.load_leads(lead_ids)
     moved = sum(batch.rescore(lead_id) for lead_id in lead_ids)
     batch.flush()

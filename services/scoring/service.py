@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_account
 from services.scoring.domain.explain import explain
+from services.scoring.domain.model_set import ModelSet, ModelSetError
 from services.scoring.domain.qualification import assess
 from services.scoring.domain.scoring_model import ModelError, ScoringModel, parse_model
 from services.scoring.handlers import rescore_leads
@@ -35,36 +36,49 @@ def load_model(spec: str) -> ScoringModel:
     return parse_model(text, source=str(path))
 
 
+@lru_cache(maxsize=8)
+def load_models(spec: str) -> ModelSet:
+    """The deployment's scoring models named by a setting: one name or path, or several joined
+    by commas (`b2b_saas,b2c_ecommerce`), the default first. Raises ModelError naming the file,
+    the place and the reason."""
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    try:
+        return ModelSet(tuple(load_model(name) for name in names))
+    except ModelSetError as exc:
+        raise ModelError(spec, "models", str(exc)) from None
+
+
 def rescore_due(
-    session: Session, *, settings: Settings, model: ScoringModel, now: datetime, limit: int = 500
+    session: Session, *, settings: Settings, models: ModelSet, now: datetime, limit: int = 500
 ) -> int:
     """Re-assess leads whose stage may have fallen back for want of signals (no event will come
-    to trigger it); returns how many moved. Each move is published like any lead change."""
-    regressions = [*model.stages.funnel.regress, *model.stages.journey.regress]
-    if not regressions:
+    to trigger it), under any of the models; returns how many moved. Each move is published
+    like any lead change."""
+    funnel, journey = models.regressions("funnel"), models.regressions("journey")
+    if not funnel and not journey:
         return 0
-    quiet_since = now - timedelta(days=min(r.after_days for r in regressions))
+    quiet_since = now - timedelta(days=min(r.after_days for r in [*funnel, *journey]))
     candidates = repo.leads_quiet_in_stages(
         session,
-        funnel_stages=[r.stage for r in model.stages.funnel.regress],
-        journey_stages=[r.stage for r in model.stages.journey.regress],
+        funnel_stages=sorted({r.stage for r in funnel}),
+        journey_stages=sorted({r.stage for r in journey}),
         quiet_since=quiet_since,
         limit=limit,
     )
     return rescore_leads(
-        session, lead_ids=list(candidates), settings=settings, model=model, now=now
+        session, lead_ids=list(candidates), settings=settings, models=models, now=now
     )
 
 
 def rescore_stale(
-    session: Session, *, settings: Settings, model: ScoringModel, now: datetime, limit: int = 500
+    session: Session, *, settings: Settings, models: ModelSet, now: datetime, limit: int = 500
 ) -> tuple[int, int]:
     """Re-derive up to `limit` leads whose stored score is older than
     `scoring_decay_refresh_s` (stalest first), so decay reaches the stored score, qualification
     and stages; returns (leads re-derived, leads that moved). Moves are published."""
     before = now - timedelta(seconds=settings.scoring_decay_refresh_s)
     stale = repo.leads_scored_before(session, before=before, limit=limit)
-    moved = rescore_leads(session, lead_ids=stale, settings=settings, model=model, now=now)
+    moved = rescore_leads(session, lead_ids=stale, settings=settings, models=models, now=now)
     return len(stale), moved
 
 
@@ -89,16 +103,21 @@ def override_member(
 
 
 def explain_lead(
-    session: Session, *, lead_id: str, model: ScoringModel, now: datetime
+    session: Session, *, lead_id: str, models: ModelSet, now: datetime
 ) -> dict[str, Any] | None:
     """Why the lead has its stored score, qualification and stages: the history re-derived at
-    the moment they were stored (`scored_at`), each evidence item with the points its rule gave,
-    its half-life, its points then and now, and the score it has decayed to by `now`."""
+    the moment they were stored (`scored_at`) under the model that stored them, each evidence
+    item with the points its rule gave, its half-life, its points then and now, and the score
+    it has decayed to by `now`."""
     row = repo.get_lead(session, lead_id=lead_id)
     if row is None:
         return None
     history = [touch_of(r) for r in repo.touches_of(session, lead_id=lead_id)]
     persona = persona_of(row)
+    chosen, why = models.choose(persona)
+    model = models.by_version(row.model_version) or chosen
+    if model is not chosen:
+        why = f"Model {model.version} stored this score. As the lead is now: {why}"
     scored_at = as_utc(row.scored_at) or now
     stored = assess(model=model, persona=persona, touches=history, now=scored_at)
     current = assess(model=model, persona=persona, touches=history, now=now)
@@ -115,6 +134,7 @@ def explain_lead(
         "fit": stored.fit,
         "engagement": stored.engagement,
         "engagement_now": current.engagement,
+        "model_reason": why,
         "sentences": explain(stored, model=model, now=scored_at),
         "evidence": evidence_then_and_now(stored, current),
     }

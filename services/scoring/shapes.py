@@ -70,7 +70,12 @@ def persona_of(values: Any) -> Persona:
         industry=get("industry"),
         country=get("country"),
         company_domain=get("company_domain"),
+        email_domain=_domain_of(get("email")),
     )
+
+
+def _domain_of(email: Any) -> str | None:
+    return email.rpartition("@")[2] or None if isinstance(email, str) and "@" in email else None
 
 
 def bant_from_json(data: dict[str, Any]) -> Bant:

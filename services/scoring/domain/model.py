@@ -31,6 +31,9 @@ class Persona:
     industry: str | None = None
     country: str | None = None
     company_domain: str | None = None
+    # The domain of the lead's email: in a deployment with several models, a free-mail or a work
+    # domain picks the B2C or the B2B one (`model_set.ModelSet.segment_of`).
+    email_domain: str | None = None
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,19 @@ class AccountRules(_Strict):
     engaged_days: float = Field(30, gt=0, le=3650)
 
 
+class AppliesTo(_Strict):
+    """Which leads a model scores when the deployment runs several (the first model scores
+    every lead no other claims): leads in one of `segments`, or matching one of the model's
+    own `personas`. Ignored for the first (default) model."""
+
+    segments: tuple[Literal["b2b", "b2c"], ...] = ()
+    personas: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        """True if the model claims no lead by itself."""
+        return not self.segments and not self.personas
+
+
 class ScoreScale(_Strict):
     """How a category's evidence points become its 0-100 score: `full_points` make 100."""
 
@@ -249,6 +262,7 @@ class ScoringModel(_Strict):
     fit: ScoreScale = ScoreScale()
     engagement: ScoreScale = ScoreScale()
     accounts: AccountRules = AccountRules()
+    applies_to: AppliesTo = AppliesTo()
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoringModel:
@@ -262,6 +276,13 @@ class ScoringModel(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"rules: rule names must be unique; repeated: {', '.join(duplicates)}")
+        persona_names = {p.name for p in self.personas}
+        unknown = [p for p in self.applies_to.personas if p not in persona_names]
+        if unknown:
+            raise ValueError(
+                f"applies_to.personas: {unknown[0]!r} is not a persona of this model "
+                f"({', '.join(sorted(persona_names)) or 'it names none'})"
+            )
         for track, order in (("funnel", FUNNEL_ORDER), ("journey", JOURNEY_ORDER)):
             valid = {s.value for s in order}
             for place, stage in getattr(self.stages, track).stages():

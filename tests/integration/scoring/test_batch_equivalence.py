@@ -23,7 +23,7 @@ from services.scoring.repository import (
     stage_history,
     touches,
 )
-from services.scoring.service import load_model
+from services.scoring.service import load_models
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory, metadata, outbox, transaction
 from shared.events import LeadChange, TouchEnvelope, TouchEventIn
@@ -156,12 +156,12 @@ def wipe(database_url: str) -> None:
 
 def test_one_batch_and_one_by_one_end_in_the_same_state(clean_db: str) -> None:
     settings = Settings(database_url=clean_db)
-    model = load_model(settings.scoring_model)
+    model = load_models(settings.scoring_model)
     sessions = make_session_factory(make_engine(clean_db))
 
     with transaction(sessions) as session:
         batch_changes = score_touches(
-            session, envelopes=TOUCHES, settings=settings, model=model, now=NOW
+            session, envelopes=TOUCHES, settings=settings, models=model, now=NOW
         )
     in_one_batch = snapshot(clean_db)
 
@@ -170,7 +170,7 @@ def test_one_batch_and_one_by_one_end_in_the_same_state(clean_db: str) -> None:
     for envelope in TOUCHES:
         with transaction(sessions) as session:
             single_changes += score_touches(
-                session, envelopes=[envelope], settings=settings, model=model, now=NOW
+                session, envelopes=[envelope], settings=settings, models=model, now=NOW
             )
     one_by_one = snapshot(clean_db)
 
@@ -195,17 +195,17 @@ def test_one_batch_and_one_by_one_end_in_the_same_state(clean_db: str) -> None:
 
 def test_a_touch_older_than_the_stored_state_is_replayed_into_its_place(clean_db: str) -> None:
     settings = Settings(database_url=clean_db)
-    model = load_model(settings.scoring_model)
+    model = load_models(settings.scoring_model)
     sessions = make_session_factory(make_engine(clean_db))
     newer = touch("n-1", "content_download", days_ago=1, lead=ANA, topic="problem")
     older = touch("o-1", "pricing_viewed", days_ago=3, lead=ANA)
     for envelope in (newer, older):
         with transaction(sessions) as session:
-            score_touches(session, envelopes=[envelope], settings=settings, model=model, now=NOW)
+            score_touches(session, envelopes=[envelope], settings=settings, models=model, now=NOW)
     late_first = snapshot(clean_db)
     wipe(clean_db)
     with transaction(sessions) as session:
-        score_touches(session, envelopes=[older, newer], settings=settings, model=model, now=NOW)
+        score_touches(session, envelopes=[older, newer], settings=settings, models=model, now=NOW)
     in_order = snapshot(clean_db)
     for part in ("leads", "accounts"):
         assert late_first[part] == in_order[part], part

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from kafka import KafkaConsumer
 
-from services.scoring.service import load_model, rescore_stale
+from services.scoring.service import load_models, rescore_stale
 from shared import outbox
 from shared.db import transaction
 from shared.events import LeadChange, utcnow
@@ -39,11 +39,11 @@ async def test_a_stale_score_decays_on_the_sweep_is_published_and_explained(clie
     )
     fresh = await lead_when(client, email, lambda x: x["score"] > 0 and x["owner"])
     settings, resources = runtime.settings, runtime.resources
-    model = load_model(settings.scoring_model)
+    model = load_models(settings.scoring_model)
     later = utcnow() + timedelta(days=60)  # far past every behaviour rule's half-life
 
     with transaction(resources.sessions) as session:
-        seen, moved = rescore_stale(session, settings=settings, model=model, now=later)
+        seen, moved = rescore_stale(session, settings=settings, models=model, now=later)
     assert (seen, moved) == (1, 1)
     outbox.flush(sessions=resources.sessions, producer=resources.producer)
 
@@ -67,9 +67,9 @@ async def test_a_stale_score_decays_on_the_sweep_is_published_and_explained(clie
 
     # Just re-derived: not stale again until the refresh interval has passed.
     with transaction(resources.sessions) as session:
-        assert rescore_stale(session, settings=settings, model=model, now=later) == (0, 0)
+        assert rescore_stale(session, settings=settings, models=model, now=later) == (0, 0)
         later_still = later + timedelta(seconds=settings.scoring_decay_refresh_s + 1)
-        seen, _ = rescore_stale(session, settings=settings, model=model, now=later_still)
+        seen, _ = rescore_stale(session, settings=settings, models=model, now=later_still)
     assert seen == 1
 
 
@@ -77,9 +77,9 @@ async def test_a_lead_scored_just_now_is_not_stale(client, runtime):
     email = "fresh@globex.example"
     await post(client, {"type": "pricing_viewed", "lead": {"email": email}})
     await lead_when(client, email, lambda x: x["score"] > 0 and x["owner"])
-    model = load_model(runtime.settings.scoring_model)
+    model = load_models(runtime.settings.scoring_model)
     with transaction(runtime.resources.sessions) as session:
-        assert rescore_stale(session, settings=runtime.settings, model=model, now=utcnow()) == (
+        assert rescore_stale(session, settings=runtime.settings, models=model, now=utcnow()) == (
             0,
             0,
         )

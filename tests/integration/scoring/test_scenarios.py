@@ -273,7 +273,7 @@ async def test_timeline_of_an_unknown_lead_is_404_and_a_bad_cursor_400(client):
 
 
 async def test_quiet_intent_falls_back_to_consideration_on_the_rescore_sweep(client, runtime):
-    from services.scoring.service import load_model, rescore_due
+    from services.scoring.service import load_models, rescore_due
     from shared import outbox
     from shared.db import transaction
     from shared.events import utcnow
@@ -281,11 +281,11 @@ async def test_quiet_intent_falls_back_to_consideration_on_the_rescore_sweep(cli
     email = "quinn@acme.example"
     await post(client, {"type": "pricing_viewed", "occurred_at": at(20), "lead": {"email": email}})
     lead = await lead_when(client, email, lambda x: x["funnel_stage"] == "intent" and x["owner"])
-    model = load_model(runtime.settings.scoring_model)
+    model = load_models(runtime.settings.scoring_model)
     resources = runtime.resources
     later = utcnow() + timedelta(days=11)  # 31 days without an intent signal
     with transaction(resources.sessions) as session:
-        moved = rescore_due(session, settings=runtime.settings, model=model, now=later)
+        moved = rescore_due(session, settings=runtime.settings, models=model, now=later)
     assert moved == 1
     outbox.flush(sessions=resources.sessions, producer=resources.producer)
     lead = await lead_when(client, email, lambda x: x["funnel_stage"] == "consideration")
@@ -295,7 +295,7 @@ async def test_quiet_intent_falls_back_to_consideration_on_the_rescore_sweep(cli
     ]
     assert [e["rule"] for e in fallback] == ["no_intent_signal_for_30d"]
     with transaction(resources.sessions) as session:
-        assert rescore_due(session, settings=runtime.settings, model=model, now=later) == 0
+        assert rescore_due(session, settings=runtime.settings, models=model, now=later) == 0
 
 
 async def test_trace_says_why_the_abandoned_cart_email_did_not_go_out(client):

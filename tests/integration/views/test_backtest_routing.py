@@ -13,7 +13,7 @@ import pytest
 
 from leadflow.runtime import Runtime
 from services.routing.service import config_for
-from services.scoring.service import load_model
+from services.scoring.service import load_models
 from shared.config import Settings
 from shared.events import utcnow
 from tests.conftest import make_key
@@ -75,7 +75,7 @@ async def test_backtest_and_live_routing_pick_the_same_team_under_an_account_rol
         with runtime.resources.sessions() as session:
             report = backtest(
                 session,
-                model=load_model(own.scoring_model),
+                models=load_models(own.scoring_model),
                 routing=config_for(own),
                 since=None,
                 now=utcnow(),
@@ -112,7 +112,7 @@ async def test_the_live_model_over_the_same_history_reports_no_change_even_weeks
     with runtime.resources.sessions() as session:
         report = backtest(
             session,
-            model=load_model(settings.scoring_model),
+            models=load_models(settings.scoring_model),
             routing=config_for(settings),
             since=None,
             now=utcnow() + timedelta(days=45),  # the evidence has decayed a lot since
@@ -166,13 +166,13 @@ async def test_a_candidate_routing_file_and_its_playbooks_are_simulated(
 
     assert runtime.resources is not None
     with runtime.resources.sessions() as session:
-        model = load_model(settings.scoring_model)
+        model = load_models(settings.scoring_model)
         same = backtest(
-            session, model=model, routing=config_for(settings), since=None, now=utcnow()
+            session, models=model, routing=config_for(settings), since=None, now=utcnow()
         )
         report = backtest(
             session,
-            model=model,
+            models=model,
             routing=config_for(settings),
             candidate_routing=load_config(str(path)),
             since=None,
