@@ -2,7 +2,7 @@
 # (`leadflow ingest`, `leadflow scoring`, `leadflow routing`, `leadflow db upgrade`).
 
 # --- build: a virtualenv with the dependencies, then the project itself -------------------
-FROM python:3.11-slim AS build
+FROM python:3.11.11-slim-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -26,7 +26,7 @@ COPY migrations/ migrations/
 RUN pip install -c constraints.txt .
 
 # --- runtime: the virtualenv only, no sources or build leftovers, as a non-root user -----
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

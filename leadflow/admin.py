@@ -1,34 +1,55 @@
-"""The admin commands of `leadflow`: migrations, API keys, the backtest and the DLQ."""
+"""The admin commands of `leadflow`: migrations, API keys, the backtest and follow-ups (the
+DLQ's are in `leadflow.commands.dlq`)."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-import sys
 from collections.abc import Iterator
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
-from leadflow.clicommon import CliError, load_settings, safe_url
+import typer
+
+from leadflow.clicommon import CliError, JsonOption, load_settings, safe_url
+from leadflow.output import print_json, print_table
+from leadflow.progress import progress_bar, stderr_is_terminal
+from shared.auth import SCOPES
 from shared.config import Settings
 
 log = logging.getLogger("leadflow")
 
 
-def cmd_db(args: argparse.Namespace) -> None:
-    """Migrate the database, or show where it is."""
+class DbAction(StrEnum):
+    """What `leadflow db` does."""
+
+    upgrade = "upgrade"
+    downgrade = "downgrade"
+    current = "current"
+
+
+def cmd_db(
+    action: Annotated[DbAction, typer.Argument(help="upgrade, downgrade or current")],
+    revision: Annotated[
+        str | None, typer.Argument(help="target revision (default head for upgrade)")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="database URL (default LEADFLOW_DATABASE_URL)")
+    ] = None,
+) -> None:
+    """Database migrations: upgrade [REV], downgrade REV, or show the current revision."""
     from shared.db import current_revisions, downgrade, head_revisions, make_engine, upgrade
 
     settings = load_settings()
-    url = args.url or settings.database_url
-    if args.action == "upgrade":
-        upgrade(url, args.revision or "head")
-        print(f"database {safe_url(url)} is at {args.revision or 'head'}")
-    elif args.action == "downgrade":
-        if not args.revision:
+    url = url or settings.database_url
+    if action == DbAction.upgrade:
+        upgrade(url, revision or "head")
+        print(f"database {safe_url(url)} is at {revision or 'head'}")
+    elif action == DbAction.downgrade:
+        if not revision:
             raise CliError("`leadflow db downgrade` needs a revision (e.g. `base` or `-1`)")
-        downgrade(url, args.revision)
-        print(f"database {safe_url(url)} downgraded to {args.revision}")
+        downgrade(url, revision)
+        print(f"database {safe_url(url)} downgraded to {revision}")
     else:
         engine = make_engine(url)
         try:
@@ -44,7 +65,7 @@ def cmd_db(args: argparse.Namespace) -> None:
 
 
 @contextlib.contextmanager
-def _migrated_sessions(settings: Settings) -> Iterator[object]:
+def migrated_sessions(settings: Settings) -> Iterator[object]:
     """A session factory on the configured database, refusing an unmigrated one clearly."""
     from shared.db import MigrationsOutOfDate, check_migrations, make_engine, make_session_factory
 
@@ -59,53 +80,108 @@ def _migrated_sessions(settings: Settings) -> Iterator[object]:
         engine.dispose()
 
 
-def cmd_keys(args: argparse.Namespace) -> None:
-    """Create, list or revoke API keys in the configured database."""
-    from shared.auth import ApiKeyError, create_key, list_keys, revoke_key
+keys_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
+
+# The scopes a key may have, as choices (a wrong one is a usage error naming it, exit 2).
+Scope = StrEnum("Scope", [(scope, scope) for scope in SCOPES])  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def _keys_session() -> Iterator[Any]:
+    """A transaction on the configured database; key errors become CLI errors."""
+    from shared.auth import ApiKeyError
 
     settings = load_settings()
     try:
-        with _migrated_sessions(settings) as sessions, sessions.begin() as session:  # type: ignore[attr-defined]
-            if args.action == "create":
-                key = create_key(session, name=args.name, scopes=args.scope)
-                print(f"created key {args.name!r} with scopes {', '.join(args.scope)}.")
-                print("It is shown only this once; store it now:")
-                print(key)
-            elif args.action == "list":
-                rows = list_keys(session)
-                if not rows:
-                    print("no API keys; create one with `leadflow keys create`")
-                for k in rows:
-                    state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
-                    print(
-                        f"{k.name}\t{k.hint}...\t{','.join(k.scopes)}\t"
-                        f"created {k.created_at:%Y-%m-%d %H:%M}\t{state}"
-                    )
-            else:
-                revoke_key(session, name=args.name)
-                print(f"revoked key {args.name!r}")
+        with migrated_sessions(settings) as sessions, sessions.begin() as session:  # type: ignore[attr-defined]
+            yield session
     except ApiKeyError as exc:
         raise CliError(str(exc)) from exc
 
 
-def _progress_bar(done: int, total: int) -> None:
-    """A one-line progress bar on stderr, redrawn in place (only for runs worth watching)."""
-    if total < 50 or (done % max(1, total // 200) and done != total):
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="a unique name, e.g. the client's")],
+    scope: Annotated[list[Scope], typer.Option(help="repeat for several")],
+) -> None:
+    """Create a key; prints it once, alone on the last line."""
+    from shared.auth import create_key
+
+    scopes = [s.value for s in scope]
+    with _keys_session() as session:
+        key = create_key(session, name=name, scopes=scopes)
+    print(f"created key {name!r} with scopes {', '.join(scopes)}.")
+    print("It is shown only this once; store it now:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """List keys: names, scopes, state (never the keys)."""
+    from shared.auth import list_keys
+
+    with _keys_session() as session:
+        rows = list_keys(session)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": k.name,
+                    "hint": k.hint,
+                    "scopes": k.scopes,
+                    "created_at": k.created_at.isoformat(),
+                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                }
+                for k in rows
+            ]
+        )
         return
-    width = 30
-    filled = width * done // total
-    end = "\n" if done == total else ""
-    print(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} leads",
-        end=end,
-        file=sys.stderr,
-        flush=True,
+    if not rows:
+        print("no API keys; create one with `leadflow keys create`")
+        return
+    print_table(
+        ["name", "key", "scopes", "created", "state"],
+        [
+            (
+                k.name,
+                f"{k.hint}...",
+                ",".join(k.scopes),
+                f"{k.created_at:%Y-%m-%d %H:%M}",
+                f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active",
+            )
+            for k in rows
+        ],
     )
 
 
-def cmd_backtest(args: argparse.Namespace) -> None:
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
+    """Revoke a key by name."""
+    from shared.auth import revoke_key
+
+    with _keys_session() as session:
+        revoke_key(session, name=name)
+    print(f"revoked key {name!r}")
+
+
+def cmd_backtest(
+    model: Annotated[
+        str,
+        typer.Option(
+            help="a TOML model file or a bundled model name; several joined by commas, "
+            "default first"
+        ),
+    ],
+    routing: Annotated[
+        str | None,
+        typer.Option(help="a candidate routing TOML file (default: the live routing config)"),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="only leads with a touch on or after this date (YYYY-MM-DD)")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Re-score stored histories with a candidate model and report what would change."""
-    import json
     from datetime import UTC, datetime
 
     from services.routing.domain.config import ConfigError
@@ -116,35 +192,42 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     try:
-        models = load_models(args.model)
+        models = load_models(model)
     except ModelError as exc:
         raise CliError(f"the candidate model is refused: {exc}") from exc
     candidate_routing = None
-    if args.routing:
+    if routing:
         try:
-            candidate_routing = load_config(args.routing)
+            candidate_routing = load_config(routing)
         except ConfigError as exc:
             raise CliError(f"the candidate routing file is refused: {exc}") from exc
-    since = None
-    if args.since:
+    after = None
+    if since:
         try:
-            since = datetime.fromisoformat(args.since)
+            after = datetime.fromisoformat(since)
         except ValueError as exc:
-            raise CliError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from exc
-        since = since if since.tzinfo else since.replace(tzinfo=UTC)
-    with _migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
+            raise CliError(f"--since {since!r} is not a date (YYYY-MM-DD)") from exc
+        after = after if after.tzinfo else after.replace(tzinfo=UTC)
+    # With --json the bar shows only to a person watching stderr; stdout gets the JSON alone.
+    with (
+        migrated_sessions(settings) as sessions,
+        sessions() as session,  # type: ignore[operator]
+        progress_bar(
+            "backtest", unit="leads", enabled=not as_json or stderr_is_terminal()
+        ) as advance,
+    ):
         report = backtest(
             session,
             models=models,
             routing=config_for(settings),
             candidate_routing=candidate_routing,
-            since=since,
+            since=after,
             now=datetime.now(UTC),
-            progress=None if args.json else _progress_bar,
+            progress=advance,
         )
         session.rollback()  # a backtest has no side effects, whatever happened
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+    if as_json:
+        print_json(report.as_dict())
     else:
         print("\n".join(report.lines()))
 
@@ -168,86 +251,20 @@ def followup_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def cmd_followups(args: argparse.Namespace) -> None:
-    """Every action has a next step: print the leads that got none, and the touch types no
-    playbook or rule answers; exit 1 when there are unanswered leads (for a cron check)."""
-    import json
-
+def cmd_followups(
+    days: Annotated[int, typer.Option(help="look back this many days")] = 30,
+    limit: Annotated[int, typer.Option(help="leads to list at most")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Leads that acted and got no next step, touch types nothing answers (exit 1: some)."""
     from operations.followups import followups
 
     settings = load_settings()
-    with _migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
-        report = followups(session=session, settings=settings, days=args.days, limit=args.limit)
-    print(json.dumps(report, indent=2) if args.json else "\n".join(followup_lines(report)))
+    with migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
+        report = followups(session=session, settings=settings, days=days, limit=limit)
+    if as_json:
+        print_json(report)
+    else:
+        print("\n".join(followup_lines(report)))
     if report["unanswered_total"]:
         raise SystemExit(1)
-
-
-def cmd_dlq(args: argparse.Namespace) -> None:
-    """List parked messages of the dead-letter topics, or replay them to their topic."""
-    import json
-
-    from kafka.errors import KafkaError
-
-    from operations import service
-    from shared.events import utcnow
-    from shared.faults import PublishError
-    from shared.kafka import AsyncProducer
-
-    settings = load_settings()
-    if settings.kafka_bootstrap_servers is None:
-        raise CliError(
-            "`leadflow dlq` needs LEADFLOW_KAFKA_BOOTSTRAP_SERVERS: the broker the services use "
-            "(`leadflow up` prints its embedded broker's address at start)"
-        )
-    try:
-        with _migrated_sessions(settings) as sessions:
-            if args.action == "list":
-                page = service.list_dlq(
-                    settings=settings,
-                    sessions=sessions,  # type: ignore[arg-type]
-                    topic=args.topic,
-                    limit=args.limit,
-                    cursor=args.cursor,
-                )
-                if args.json:
-                    print(json.dumps(page, indent=2))
-                    return
-                if not page["items"]:
-                    print("no parked messages")
-                for item in page["items"]:
-                    origin = item["origin"]
-                    state = f"replayed {item['replayed_at']}" if item["replayed_at"] else "parked"
-                    print(
-                        f"{item['id']}\t{state}\tfrom {origin['topic']}[{origin['partition']}] "
-                        f"offset={origin['offset']}\tevent_id={item['event_id']}\t{item['error']}"
-                    )
-                if page["next_cursor"]:
-                    print(f"more: --cursor {page['next_cursor']}")
-                return
-            if not args.ids and not args.all:
-                raise CliError("`leadflow dlq replay` needs message ids or --all")
-            producer = AsyncProducer(settings=settings)
-            try:
-                report = service.replay_dlq(
-                    settings=settings,
-                    sessions=sessions,  # type: ignore[arg-type]
-                    producer=producer,
-                    topic=args.topic,
-                    ids=args.ids or None,
-                    now=utcnow,
-                )
-            finally:
-                producer.close()
-            if args.json:
-                print(json.dumps(report.as_dict(), indent=2))
-                return
-            for skipped in report.skipped:
-                print(f"skipped {skipped['id']}: {skipped['reason']}")
-            print(f"replayed {len(report.replayed)} message(s)")
-    except service.DlqError as exc:
-        raise CliError(str(exc)) from exc
-    except (KafkaError, PublishError) as exc:
-        raise CliError(
-            f"the broker at {settings.kafka_bootstrap_servers} could not be used: {exc}"
-        ) from exc

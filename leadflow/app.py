@@ -11,11 +11,13 @@ from services.ingest.api import METRIC_SOURCES
 from services.ingest.api import router as ingest_router
 from services.ingest.fastpath import NativeEventFastPath
 from services.routing.api import router as routing_router
+from services.routing.webhook_events import declare_events as declare_lead_webhooks
 from services.scoring.api import router as scoring_router
 from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
 from shared.metrics import RequestCounter
 from views.api import router as views_router
+from views.pages.routes import router as pages_router
 
 ROUTERS = {"ingest": ingest_router, "scoring": scoring_router, "routing": routing_router}
 
@@ -29,6 +31,7 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
         "routed leads out.",
     )
     app.state.resources = resources
+    app.state.services = tuple(services)  # what the pages' `/` shows as running
     install_error_handlers(app)
     if "ingest" in services:
         # Innermost of ours: inside the body limit and the request counter.
@@ -37,6 +40,7 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=resources.settings.max_body_bytes,
         read_timeout_s=resources.settings.body_read_timeout_s,
+        path_max_bytes={"/v1/sources/segment": resources.settings.segment_max_body_bytes},
     )
     app.include_router(health.router)
     app.include_router(ops_router)
@@ -44,6 +48,9 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
         app.include_router(ROUTERS[name])
         if name == "scoring":
             app.include_router(views_router)  # the read side, over scoring's and routing's data
+            app.include_router(pages_router)  # the same, as pages for people
+        if name == "routing":
+            declare_lead_webhooks(app.webhooks)  # the events subscriptions receive, documented
     if "ingest" in services:
         # Outermost, so answers of the body limit and the error handlers are counted too.
         app.add_middleware(RequestCounter, paths=METRIC_SOURCES)

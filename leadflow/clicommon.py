@@ -1,14 +1,30 @@
-"""What every `leadflow` command shares: the error a user can fix, and the checked settings."""
+"""What every `leadflow` command shares: the error a user can fix, the checked settings and
+the `--json` option."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
 from pydantic import ValidationError
 
 from shared.config import Settings
 
+# Every command that prints a report or a list takes it; its output is then JSON alone.
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (only JSON on stdout)")]
+
 
 class CliError(Exception):
     """A problem the user can fix; printed without a traceback."""
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """`LEADFLOW_X: what is wrong` for each invalid setting (never the value: it may be a
+    secret)."""
+    return [
+        f"LEADFLOW_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+        for err in exc.errors()
+    ]
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -17,10 +33,7 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings()
         return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        lines = [
-            f"  LEADFLOW_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        lines = [f"  {line}" for line in settings_errors(exc)]
         raise CliError("invalid settings:\n" + "\n".join(lines)) from exc
 
 

@@ -246,10 +246,13 @@ def replay_dlq(
     topic: str | None,
     ids: Sequence[str] | None,
     now: Callable[[], datetime],
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> ReplayReport:
     """Re-publish parked messages (the listed ids, else every one not replayed yet in `topic`)
-    to the topic they came from, each at most once."""
+    to the topic they came from, each at most once; `progress(done, total)` after each one
+    (total None when replaying every message, which are read as they go)."""
     report = ReplayReport()
+    total: int | None = None
     with DlqReader(settings=settings) as reader:
         if ids:
             wanted = [_parse_id(i, "ids") for i in ids]
@@ -259,16 +262,19 @@ def replay_dlq(
                 if w.topic not in allowed:
                     raise DlqError(f"ids: {str(w)!r} is not in a leadflow dead-letter topic")
             found = reader.read_ids(wanted)
-            messages: Iterable[ParkedMessage] = [found[w] for w in wanted if w in found]
+            listed = [found[w] for w in wanted if w in found]
+            messages: Iterable[ParkedMessage] = listed
             report.skipped += [
                 {"id": str(w), "reason": "no such message"} for w in wanted if w not in found
             ]
+            total, done = len(wanted), len(wanted) - len(listed)
         else:
             messages = (
                 m
                 for dlq in dlq_topic_of(settings=settings, topic=topic)
                 for m in reader.read(topic=dlq)
             )
+            done = 0
         for message in messages:
             _replay_one(
                 message=message,
@@ -278,6 +284,9 @@ def replay_dlq(
                 now=now,
                 report=report,
             )
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return report
 
 

@@ -22,7 +22,16 @@ from shared.http import ApiError, Resources, dependency_unavailable, get_resourc
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("events:write", "leads:read", "leads:write", "ops:read", "ops:write", "admin")
+SCOPES = (
+    "events:write",
+    "leads:read",
+    "leads:write",
+    "ops:read",
+    "ops:write",
+    "webhooks:manage",  # outbound lead webhook subscriptions, their secrets and delivery log
+    "privacy",  # erase a person, export everything held about them
+    "admin",
+)
 KEY_PREFIX = "lf_"
 
 api_keys = Table(
@@ -257,3 +266,5 @@ LeadsReader = Annotated[Principal, require("leads:read")]
 LeadsWriter = Annotated[Principal, require("leads:write")]
 OpsReader = Annotated[Principal, require("ops:read")]
 OpsWriter = Annotated[Principal, require("ops:write")]
+WebhooksManager = Annotated[Principal, require("webhooks:manage")]
+PrivacyOfficer = Annotated[Principal, require("privacy")]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.durations import Duration
 
@@ -110,6 +111,7 @@ def check_webhook_secret(value: str) -> str:
     return value
 
 
+_SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -175,7 +177,8 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One JSON object per line (for log shippers) or plain text; emails are hashed in both.
-    log_format: Literal["json", "text"] = "json"
+    # `auto`: text when stderr is a terminal, JSON otherwise; `json` or `text` always wins.
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     # Operations: how often the stream monitor samples offsets, how much history it keeps
     # (the /ops charts), and how long database-backed metrics are reused between scrapes.
@@ -247,7 +250,15 @@ class Settings(BaseSettings):
     segment_event_map: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_SEGMENT_EVENT_MAP)
     )
+    # Segment's Webhooks (Actions) destination posts up to 4,000 events in one request (its
+    # maximum batch size): the Segment source's own limits, in place of batch_max_events and
+    # max_body_bytes (4,000 events of ~1.5 KB, as analytics.js sends them, are ~6 MB).
+    segment_batch_max_events: int = Field(4_000, ge=1, le=100_000)
+    segment_max_body_bytes: int = Field(12_000_000, ge=1_000, le=100_000_000)
+    # The secret for every shop, and each shop's own (JSON object, shop domain -> secret): a
+    # shop listed is checked with its own secret only.
     shopify_webhook_secret: SecretStr | None = None
+    shopify_webhook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     hubspot_client_secret: SecretStr | None = None
     hubspot_max_age_s: Duration = Field(300.0, gt=0, le=3600)
     # The public URL HubSpot calls (it signs it); unset: the URL of the request as received.
@@ -274,6 +285,38 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("shopify_webhook_secrets", mode="before")
+    @classmethod
+    def _shop_secrets(cls, value: object) -> object:
+        """A JSON object or `shop=secret,shop2=secret2`; shop domains lower-cased and checked,
+        each with a non-blank secret; an empty variable is no shop."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}
+        if isinstance(value, str) and value.strip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("is not a JSON object (nor shop=secret,shop2=secret2)") from None
+        elif isinstance(value, str):
+            pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+            if any(not sep for _shop, sep, _secret in pairs):
+                raise ValueError("give shop=secret pairs joined by commas, or a JSON object")
+            value = {shop: secret for shop, _sep, secret in pairs}
+        if not isinstance(value, dict):
+            return value  # pydantic names the type error
+        shops: dict[str, object] = {}
+        for shop, secret in value.items():
+            domain = str(shop).strip().lower()
+            if not _SHOP_DOMAIN.match(domain):
+                raise ValueError(
+                    f"{str(shop)[:100]!r} is not a shop domain such as acme.myshopify.com"
+                )
+            plain = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+            if not isinstance(plain, str) or not plain.strip():
+                raise ValueError(f"the secret of {domain!r} is empty or not a string")
+            shops[domain] = plain.strip()
+        return shops
 
     @field_validator("abandoned_cart_delay", mode="before")
     @classmethod
@@ -378,6 +421,12 @@ class Settings(BaseSettings):
             value: SecretStr | None = getattr(self, name)
             if value is not None and is_placeholder_secret(value.get_secret_value()):
                 problems.append(f"LEADFLOW_{name.upper()} is a well-known placeholder")
+        for shop, secret in self.shopify_webhook_secrets.items():
+            if is_placeholder_secret(secret.get_secret_value()):
+                problems.append(
+                    f"LEADFLOW_SHOPIFY_WEBHOOK_SECRETS: the secret of {shop} is a well-known "
+                    "placeholder"
+                )
         return problems
 
     @property

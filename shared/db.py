@@ -85,7 +85,7 @@ outbox = Table(
     Column("id", AutoId, primary_key=True, autoincrement=True),
     Column("topic", String(255), nullable=False),
     Column("key", LargeBinary, nullable=True),
-    Column("value", LargeBinary, nullable=False),
+    Column("value", LargeBinary, nullable=True),  # None: a tombstone (an erased lead)
     Column("headers", JSON, nullable=False, default=list),
     Column("created_at", TZDateTime, nullable=False),
 )

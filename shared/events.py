@@ -40,10 +40,24 @@ KNOWN_TYPES = frozenset(
     }
 )
 
+# The touch type of a vendor's privacy request (Shopify `customers/redact`, HubSpot
+# `contact.privacyDeletion`): scoring erases the person it names instead of scoring it. Only
+# the signed vendor sources make it; the native API and Segment refuse it.
+ERASURE_REQUESTED = "erasure_requested"
+
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 # Deliberately loose: one @, something either side, a dot in the domain. Real validation of
 # a mailbox is the SMTP server's job; this catches typos such as a missing @.
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A lead's custom traits (facts a platform keeps beyond the lead's own fields): at most
+# MAX_TRAITS, each a name of TRAIT_KEY's form and a text (up to MAX_TRAIT_CHARS), number or
+# boolean, so every database can store, show and filter them the same way.
+MAX_TRAITS = 50
+MAX_TRAIT_CHARS = 500
+TRAIT_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .$-]{0,63}$")
+TraitValue = str | bool | int | float
+MAX_CONSENT_PURPOSES = 20
+CONSENT_PURPOSE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_ -]{0,63}$")
 
 
 def normalize_email(email: str) -> str:
@@ -99,6 +113,50 @@ class LeadIn(_Strict):
     job_title: str | None = Field(None, max_length=300)
     phone: str | None = Field(None, max_length=64)
     company: CompanyIn | None = None
+    traits: dict[str, TraitValue] | None = None
+    # What the person agreed to, per purpose (`marketing`, `email`, `advertising`, ...): true
+    # granted, false refused. Segment's `context.consent.categoryPreferences` land here.
+    consent: dict[str, bool] | None = None
+
+    @field_validator("consent", mode="before")
+    @classmethod
+    def _bounded_consent(cls, value: Any) -> Any:
+        """At most MAX_CONSENT_PURPOSES purposes, each named by 1-64 letters, digits, spaces
+        or _-, with a boolean; names are kept in lower case."""
+        if not isinstance(value, dict) or not value:
+            return value or None
+        if len(value) > MAX_CONSENT_PURPOSES:
+            raise ValueError(f"holds {len(value)} purposes; at most {MAX_CONSENT_PURPOSES}")
+        consent: dict[str, bool] = {}
+        for key, granted in value.items():
+            if not isinstance(key, str) or not CONSENT_PURPOSE.match(key):
+                raise ValueError(
+                    f"{str(key)[:70]!r} is not a purpose (1-64 letters, digits, spaces, _-)"
+                )
+            if not isinstance(granted, bool):
+                raise ValueError(f"{key}: must be true or false")
+            consent[key.strip().lower()] = granted
+        return consent
+
+    @field_validator("traits", mode="before")
+    @classmethod
+    def _bounded_traits(cls, value: Any) -> Any:
+        """At most MAX_TRAITS traits, named like `plan` or `Plan Type`, each a short text, a
+        number or a boolean."""
+        if not isinstance(value, dict) or not value:
+            return value or None
+        if len(value) > MAX_TRAITS:
+            raise ValueError(f"holds {len(value)} traits; at most {MAX_TRAITS}")
+        for key, item in value.items():
+            if not isinstance(key, str) or not TRAIT_KEY.match(key):
+                raise ValueError(
+                    f"{str(key)[:70]!r} is not a trait name (1-64 letters, digits, spaces, _.-$)"
+                )
+            if not isinstance(item, str | int | float):  # bool is an int
+                raise ValueError(f"{key}: must be a text, a number or a boolean")
+            if isinstance(item, str) and len(item) > MAX_TRAIT_CHARS:
+                raise ValueError(f"{key}: at most {MAX_TRAIT_CHARS} characters")
+        return value
 
     @field_validator("email")
     @classmethod
@@ -162,6 +220,11 @@ class TouchEventIn(_Strict):
         """Event types are lower-case identifiers, so rules can name them."""
         if not _TYPE_RE.match(value):
             raise ValueError("must be a lower-case identifier such as 'page_view'")
+        if value == ERASURE_REQUESTED:
+            raise ValueError(
+                f"{ERASURE_REQUESTED!r} is reserved for the vendors' privacy webhooks; erase a "
+                "lead with DELETE /v1/leads/{id}"
+            )
         return value
 
     @field_validator("occurred_at")

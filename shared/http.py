@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -249,23 +249,33 @@ class BodyLimitMiddleware:
     """Answers 413 to a request body over `max_bytes`, declared or streamed, before it is read
     whole into memory, and 408 (closing the connection) to one not received within
     `read_timeout_s` of the app's first read: a client trickling a body byte by byte holds a
-    connection and a worker only that long."""
+    connection and a worker only that long. `path_max_bytes` gives some paths their own limit
+    (the Segment source takes larger batches than any other route)."""
 
-    def __init__(self, app: Any, *, max_bytes: int, read_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_bytes: int,
+        read_timeout_s: float = 30.0,
+        path_max_bytes: Mapping[str, int] | None = None,
+    ) -> None:
         self.app, self.max_bytes, self.read_timeout_s = app, max_bytes, read_timeout_s
+        self.path_max_bytes = dict(path_max_bytes or {})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        too_large = f"request body is larger than {self.max_bytes} bytes"
+        max_bytes = self.path_max_bytes.get(scope["path"], self.max_bytes)
+        too_large = f"request body is larger than {max_bytes} bytes"
         if declared is not None:
             try:
                 size = int(declared)
             except ValueError:
                 size = -1
-            if size < 0 or size > self.max_bytes:
+            if size < 0 or size > max_bytes:
                 status, code = (400, "bad_request") if size < 0 else (413, "payload_too_large")
                 message = "invalid Content-Length header" if size < 0 else too_large
                 response = JSONResponse(error_body(code, message), status_code=status)
@@ -297,7 +307,7 @@ class BodyLimitMiddleware:
                 body_done = True
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # Raised inside the route's body read, so the error handlers answer it.
                     raise StarletteHTTPException(413, too_large)
             return message

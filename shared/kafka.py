@@ -246,9 +246,10 @@ class AsyncProducer:
             raise PublishError(str(exc) or type(exc).__name__) from exc
 
     def publish_many_sync(
-        self, records: Sequence[tuple[str, bytes | None, bytes, Headers]]
+        self, records: Sequence[tuple[str, bytes | None, bytes | None, Headers]]
     ) -> None:
-        """Send (topic, key, value, headers) records from a thread; block until all are acked."""
+        """Send (topic, key, value, headers) records from a thread; block until all are acked
+        (a None value is a tombstone)."""
         started = time.perf_counter()
         try:
             futures = [

@@ -1,5 +1,8 @@
 """Process logging: one stderr handler, JSON or plain-text lines, and no raw email in either.
 
+The format is `json`, `text` or `auto` (the default): readable text when the stream is a
+terminal (a person is watching), JSON lines otherwise (a log shipper is reading).
+
 Callers attach context with `extra={"event_id": ..., "partition": ...}`; the fields named in
 `CONTEXT_FIELDS` become JSON keys (or ` key=value` suffixes in text). Every email address in
 the message, in a string context field or in a traceback is replaced by `hash_email(...)`, a
@@ -30,6 +33,8 @@ CONTEXT_FIELDS: tuple[str, ...] = (
 )
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+LOG_FORMATS = ("auto", "json", "text")
 
 # Loggers that are chatty at INFO: kafka-python logs every connection and rebalance step, and
 # alembic logs its plugin set-up on every start.
@@ -113,6 +118,19 @@ class TextFormatter(logging.Formatter):
         return super().format(shown)
 
 
+def resolve_format(fmt: str, *, stream: TextIO) -> str:
+    """`json` or `text`: an explicit choice as given; `auto` is text when `stream` is a
+    terminal, JSON otherwise (a closed or unusual stream counts as not a terminal)."""
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {fmt!r} (expected 'auto', 'json' or 'text')")
+    if fmt != "auto":
+        return fmt
+    try:
+        return "text" if stream.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
+
+
 class _LeadflowHandler(logging.StreamHandler[TextIO]):
     """The handler `configure_logging` installs; its own type so a second call can find it."""
 
@@ -123,20 +141,21 @@ def configure_logging(
     fmt: str,
     stream: TextIO | None = None,
 ) -> None:
-    """Install one redacting handler (JSON or text) on the root logger, replacing ours if any."""
+    """Install one redacting handler (JSON or text, `auto`: text on a terminal) on the root
+    logger, replacing ours if any."""
     levels = logging.getLevelNamesMapping()
     if level.upper() not in levels:
         raise ValueError(f"unknown log level {level!r}")
-    if fmt not in ("json", "text"):
-        raise ValueError(f"unknown log format {fmt!r} (expected 'json' or 'text')")
+    target = sys.stderr if stream is None else stream
+    chosen = resolve_format(fmt, stream=target)
     numeric = levels[level.upper()]
 
     root = logging.getLogger()
     for existing in [h for h in root.handlers if isinstance(h, _LeadflowHandler)]:
         root.removeHandler(existing)
         existing.close()
-    handler = _LeadflowHandler(sys.stderr if stream is None else stream)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler = _LeadflowHandler(target)
+    handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(numeric)
     for chatty in _CHATTY_LOGGERS:

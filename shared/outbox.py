@@ -37,10 +37,10 @@ def enqueue(
 
 
 def enqueue_many(
-    session: Session, *, messages: Sequence[tuple[str, bytes | None, bytes, Headers]]
+    session: Session, *, messages: Sequence[tuple[str, bytes | None, bytes | None, Headers]]
 ) -> None:
     """Add (topic, key, value, headers) messages to the outbox in one multi-row insert, in
-    order, inside the caller's transaction."""
+    order, inside the caller's transaction (a None value is a Kafka tombstone)."""
     if not messages:
         return
     at = utcnow()
@@ -57,6 +57,13 @@ def enqueue_many(
             for topic, key, value, headers in messages
         ],
     )
+
+
+def discard(session: Session, *, topic: str, key: bytes) -> int:
+    """Drop the messages not published yet with this topic and key (they name an erased
+    person); returns how many."""
+    result = session.execute(delete(outbox).where(outbox.c.topic == topic, outbox.c.key == key))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def flush(*, sessions: sessionmaker[Session], producer: AsyncProducer, limit: int = 2_000) -> int:

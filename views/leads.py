@@ -4,12 +4,13 @@ queries both services' tables and decides nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,11 @@ from services.routing.public import assignments, current_owners
 from services.scoring import repository as repo
 from services.scoring.repository import lead_identities, leads
 from services.scoring.shapes import account_of, lead_representation
+from shared.events import MAX_TRAIT_CHARS, TRAIT_KEY
+from shared.http import ApiError
+
+# How many `trait` filters one query may hold.
+MAX_TRAIT_FILTERS = 10
 
 
 @dataclass(frozen=True)
@@ -38,12 +44,54 @@ class LeadFilter:
     account: str | None = None
     updated_since: datetime | None = None
     q: str | None = None
+    # (trait, value as text) pairs the lead's custom traits must all hold.
+    traits: tuple[tuple[str, str], ...] = ()
+
+
+def _trait_problem(raw: str) -> str | None:
+    key, sep, value = raw.partition(":")
+    if not sep or not TRAIT_KEY.match(key.strip()):
+        return "must be key:value with a trait name as key, e.g. plan:enterprise"
+    if len(value) > MAX_TRAIT_CHARS:
+        return f"the value is over {MAX_TRAIT_CHARS} characters"
+    return "holds a NUL character" if "\x00" in raw else None
+
+
+def trait_filters(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`trait=key:value` query values as (key, value) pairs; 422 naming `trait` otherwise."""
+    problem = next((p for raw in values if (p := _trait_problem(raw))), None)
+    if problem is None and len(values) > MAX_TRAIT_FILTERS:
+        problem = f"at most {MAX_TRAIT_FILTERS} trait filters"
+    if problem is not None:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"trait: {problem}",
+            details=[{"field": "trait", "error": problem}],
+        )
+    return tuple((key.strip(), value) for key, _, value in (v.partition(":") for v in values))
+
+
+def trait_text(key: str, *, dialect: str) -> Any:
+    """A lead's trait as text, alike on every database: a text as it is, a number as written, a
+    boolean as true or false (PostgreSQL's `->>`; SQLite's json_extract gives 1 and 0 for
+    booleans and numbers as numbers, so there it is spelled out)."""
+    if dialect != "sqlite":
+        return leads.c.traits[key].as_string()
+    path = "$." + json.dumps(key)  # trait names hold no quote or backslash
+    kind = func.json_type(leads.c.traits, path)
+    return case(
+        (kind.in_(("true", "false")), kind),
+        else_=cast(func.json_extract(leads.c.traits, path), String),
+    )
 
 
 SORT_COLUMNS = {"id": leads.c.id, "score": leads.c.score, "updated_at": leads.c.updated_at}
 
 
-def _where(query: Any, f: LeadFilter) -> Any:
+def _where(query: Any, f: LeadFilter, *, dialect: str) -> Any:
+    for key, value in f.traits:
+        query = query.where(trait_text(key, dialect=dialect) == value)
     if f.email is not None:
         query = query.where(
             leads.c.id.in_(
@@ -109,7 +157,7 @@ def lead_rows(
     """A page of leads matching the filters, in keyset order (sort key, then id), after the
     position `after` = (sort key value, id)."""
     key = SORT_COLUMNS[sort]
-    query = _where(select(leads), filters)
+    query = _where(select(leads), filters, dialect=session.get_bind().dialect.name)
     if after is not None:
         value, last_id = after
         if sort == "id":

@@ -71,6 +71,7 @@ LEAD_EXAMPLE: dict[str, Any] = {
         "timing": {"score": 20, "met": False, "evidence": []},
     },
     "model_version": "b2b-saas-2026.11",
+    "traits": {"plan": "enterprise", "logins": 12},
     "owner": {"team": "sales", "member": "ana@seller.example"},
     "created_at": "2026-11-18T09:00:00+00:00",
     "updated_at": "2026-11-22T10:15:00+00:00",
@@ -102,6 +103,7 @@ class LeadQuery(BaseModel):
     account: str | None = None
     updated_since: datetime | None = None  # in UTC
     q: str | None = None
+    traits: tuple[tuple[str, str], ...] = ()
 
     def to_filter(self) -> leads_view.LeadFilter:
         """The repository's filter."""
@@ -121,6 +123,7 @@ class LeadQuery(BaseModel):
             account=self.account.strip().lower() if self.account else None,
             updated_since=self.updated_since,
             q=self.q.strip() if self.q and self.q.strip() else None,
+            traits=self.traits,
         )
 
 
@@ -154,6 +157,10 @@ def lead_query(
         str | None,
         Query(max_length=200, pattern=STORABLE_TEXT, description="text in name, email, company"),
     ] = None,
+    trait: Annotated[
+        list[str] | None,
+        Query(description="key:value: a custom trait equals value (as text); repeat: all hold"),
+    ] = None,
 ) -> LeadQuery:
     """The lead filters from the query string."""
     if min_score is not None and max_score is not None and min_score > max_score:
@@ -179,6 +186,7 @@ def lead_query(
         account=account,
         updated_since=updated_since,
         q=q,
+        traits=leads_view.trait_filters(trait or ()),
     )
 
 

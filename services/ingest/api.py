@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from services.ingest import examples
 from services.ingest.domain import signatures
@@ -17,17 +18,22 @@ from services.ingest.domain.hubspot import parse_hubspot
 from services.ingest.domain.native import parse_native_batch
 from services.ingest.domain.parsing import (
     FieldError,
+    Ignored,
     Parsed,
     PayloadError,
+    Rejection,
     UnstorableText,
     content_id,
 )
 from services.ingest.domain.segment import parse_segment
-from services.ingest.domain.shopify import TOPICS, shopify_envelope
+from services.ingest.domain.shopify import TOPICS, check_topic, shop_domain, shopify_envelope
 from services.ingest.schemas import (
     COMMON_ERRORS,
+    IGNORED_ANSWER,
     AcceptedOut,
+    IgnoredEvent,
     Rejected,
+    SourceAcceptedOut,
     error_example,
     request_body,
 )
@@ -37,6 +43,7 @@ from services.ingest.service import (
     accept_envelopes,
 )
 from shared.auth import EventsWriter
+from shared.config import Settings
 from shared.events import TouchEnvelope, TouchEventIn, utcnow
 from shared.faults import PublishError
 from shared.http import ApiError, Resources, ResourcesDep, require_json
@@ -165,6 +172,17 @@ async def _publish(
     )
 
 
+def _ignored_answer(source: str, ignored: list[Rejection]) -> JSONResponse:
+    """200: nothing to take, every event of a kind leadflow does not take."""
+    log.info("ignored a %s webhook: %s: %s", source, ignored[0].field, ignored[0].error)
+    body = SourceAcceptedOut(accepted=0, ids=[], ignored=_ignored_out(ignored))
+    return JSONResponse(body.model_dump(), status_code=200)
+
+
+def _ignored_out(ignored: list[Rejection]) -> list[IgnoredEvent]:
+    return [IgnoredEvent(index=i.index, field=i.field, reason=i.error) for i in ignored]
+
+
 async def _publish_parsed(resources: Resources, parsed: Parsed, *, prefix: str) -> AcceptedOut:
     if not parsed.accepted:
         raise _rejected_error(parsed, prefix=prefix)
@@ -248,8 +266,10 @@ async def post_batch(
     responses=COMMON_ERRORS,
     openapi_extra=request_body(
         examples.SEGMENT,
-        "A Segment message or batch, as Segment sends it. Authenticate with HTTP Basic (the "
-        "write key as user name) or X-Signature (hex HMAC-SHA1 of the body).",
+        'A Segment message, a Tracking API batch ({"batch": [...]}) or the JSON array a '
+        "Webhooks (Actions) destination posts (up to LEADFLOW_SEGMENT_BATCH_MAX_EVENTS events). "
+        "Authenticate with HTTP Basic (the write key as user name) or X-Signature (hex "
+        "HMAC-SHA1 of the body).",
     ),
 )
 async def post_segment(request: Request, resources: ResourcesDep) -> AcceptedOut:
@@ -283,6 +303,11 @@ async def post_segment(request: Request, resources: ResourcesDep) -> AcceptedOut
                 if signatures.Verdict.BAD in verdicts
                 else "missing credentials: HTTP Basic with the write key, or X-Signature"
             )
+            if body.lstrip().startswith(b"[") and request.headers.get("x-signature"):
+                why += (
+                    " (a batching Webhooks (Actions) destination signs only the first event: "
+                    "send the write key in an Authorization: Basic header instead)"
+                )
             raise _unauthorized("segment", why)
     _check_source_rate(resources, "segment")
     require_json(request)
@@ -290,7 +315,7 @@ async def post_segment(request: Request, resources: ResourcesDep) -> AcceptedOut
         parsed = parse_segment(
             read_json(body),
             event_map=settings.segment_event_map,
-            max_events=settings.batch_max_events,
+            max_events=settings.segment_batch_max_events,
             received_at=utcnow(),
             max_event_bytes=settings.max_event_bytes,
         )
@@ -299,36 +324,61 @@ async def post_segment(request: Request, resources: ResourcesDep) -> AcceptedOut
     return await _publish_parsed(resources, parsed, prefix="batch")
 
 
+def _shopify_secret(settings: Settings, *, shop: str | None, header: str | None) -> str:
+    """The secret the webhook of `shop` (as its X-Shopify-Shop-Domain `header` names it) must
+    be signed with; 401 when the source is not configured or the shop is unknown."""
+    shops = {k: v.get_secret_value() for k, v in settings.shopify_webhook_secrets.items()}
+    default = settings.shopify_webhook_secret
+    if not shops and default is None:
+        raise _unauthorized(
+            "shopify",
+            "the source is not configured; set LEADFLOW_SHOPIFY_WEBHOOK_SECRET or "
+            "LEADFLOW_SHOPIFY_WEBHOOK_SECRETS",
+        )
+    secret = signatures.shopify_secret(
+        shop, shops=shops, default=default.get_secret_value() if default else None
+    )
+    if secret is None:
+        raise _unauthorized(
+            "shopify",
+            f"unknown shop {header[:255]!r} (not in LEADFLOW_SHOPIFY_WEBHOOK_SECRETS)"
+            if header
+            else "missing X-Shopify-Shop-Domain (needed to pick the shop's secret)",
+        )
+    return secret
+
+
 @router.post(
     "/v1/sources/shopify",
     status_code=202,
-    response_model=AcceptedOut,
+    response_model=SourceAcceptedOut,
     summary="Shopify webhooks: carts, checkouts, orders, customers",
-    responses=COMMON_ERRORS,
+    responses=COMMON_ERRORS | IGNORED_ANSWER,
     openapi_extra=request_body(
         examples.SHOPIFY,
-        "The webhook body; the topic in X-Shopify-Topic (" + ", ".join(TOPICS) + "), the "
-        "signature in X-Shopify-Hmac-Sha256, the idempotency key in X-Shopify-Event-Id "
-        "(else X-Shopify-Webhook-Id).",
+        "The webhook body; the topic in X-Shopify-Topic (" + ", ".join(TOPICS) + "; any other "
+        "is answered 200 and ignored), the shop in X-Shopify-Shop-Domain, the signature in "
+        "X-Shopify-Hmac-Sha256 (with the shop's secret), the idempotency key in "
+        "X-Shopify-Event-Id (else X-Shopify-Webhook-Id).",
     ),
 )
-async def post_shopify(request: Request, resources: ResourcesDep) -> AcceptedOut:
-    """Accept a Shopify webhook, verified by its HMAC."""
+async def post_shopify(request: Request, resources: ResourcesDep) -> AcceptedOut | JSONResponse:
+    """Accept a Shopify webhook, verified by its HMAC with the shop's secret."""
     settings = resources.settings
     body = await request.body()
+    header = request.headers.get("x-shopify-shop-domain")
+    try:
+        shop, shop_error = shop_domain(header), None
+    except FieldError as exc:
+        shop, shop_error = None, exc
     if settings.auth != "off":
-        secret = settings.shopify_webhook_secret
-        if secret is None:
-            raise _unauthorized(
-                "shopify", "the source is not configured; set LEADFLOW_SHOPIFY_WEBHOOK_SECRET"
-            )
+        secret = _shopify_secret(settings, shop=shop, header=header)
         verdict = signatures.shopify_hmac(
-            body, request.headers.get("x-shopify-hmac-sha256"), secret=secret.get_secret_value()
+            body, request.headers.get("x-shopify-hmac-sha256"), secret=secret
         )
         if verdict is not signatures.Verdict.OK:
             raise _unauthorized("shopify", f"{verdict.value} X-Shopify-Hmac-Sha256")
     _check_source_rate(resources, "shopify")
-    require_json(request)
     topic = request.headers.get("x-shopify-topic")
     if not topic:
         raise ApiError(
@@ -337,6 +387,18 @@ async def post_shopify(request: Request, resources: ResourcesDep) -> AcceptedOut
             "X-Shopify-Topic: the header is required",
             details=[{"field": "X-Shopify-Topic", "error": "is required"}],
         )
+    try:
+        check_topic(topic)
+    except Ignored as exc:
+        return _ignored_answer("shopify", [Rejection(index=0, field=exc.field, error=exc.reason)])
+    if shop_error is not None:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{shop_error.field}: {shop_error.error}",
+            details=[{"field": shop_error.field, "error": shop_error.error}],
+        )
+    require_json(request)
     payload = read_json(body)
     event_id = (
         request.headers.get("x-shopify-event-id")
@@ -345,7 +407,7 @@ async def post_shopify(request: Request, resources: ResourcesDep) -> AcceptedOut
     )
     try:
         env = shopify_envelope(
-            topic=topic, payload=payload, event_id=event_id, received_at=utcnow()
+            topic=topic, payload=payload, event_id=event_id, received_at=utcnow(), shop=shop
         )
     except FieldError as exc:
         raise ApiError(
@@ -357,21 +419,8 @@ async def post_shopify(request: Request, resources: ResourcesDep) -> AcceptedOut
     return await _publish(resources, [env])
 
 
-# HubSpot decodes these in the URI before it signs it.
-_HUBSPOT_DECODED = {
-    "%3A": ":",
-    "%2F": "/",
-    "%3F": "?",
-    "%40": "@",
-    "%21": "!",
-    "%24": "$",
-    "%27": "'",
-    "%28": "(",
-    "%29": ")",
-    "%2A": "*",
-    "%2C": ",",
-    "%3B": ";",
-}
+# HubSpot decodes these in the URI before it signs it (%3A -> ":", ...).
+_HUBSPOT_DECODED = {f"%{ord(char):02X}": char for char in ":/?@!$'()*,;"}
 
 
 def _hubspot_uri(request: Request, configured: str | None) -> str:
@@ -384,16 +433,18 @@ def _hubspot_uri(request: Request, configured: str | None) -> str:
 @router.post(
     "/v1/sources/hubspot",
     status_code=202,
-    response_model=AcceptedOut,
+    response_model=SourceAcceptedOut,
     summary="HubSpot webhook subscriptions: contact creation, property changes, form submissions",
-    responses=COMMON_ERRORS,
+    responses=COMMON_ERRORS | IGNORED_ANSWER,
     openapi_extra=request_body(
         examples.HUBSPOT,
-        "HubSpot's array of webhook events, signed with X-HubSpot-Signature-v3 and "
+        "HubSpot's array of webhook events (contact.creation and contact.propertyChange, or "
+        "object.creation and object.propertyChange of contacts, objectTypeId 0-1; events of "
+        "other kinds are listed in `ignored`), signed with X-HubSpot-Signature-v3 and "
         "X-HubSpot-Request-Timestamp (refused when more than 5 minutes old).",
     ),
 )
-async def post_hubspot(request: Request, resources: ResourcesDep) -> AcceptedOut:
+async def post_hubspot(request: Request, resources: ResourcesDep) -> AcceptedOut | JSONResponse:
     """Accept HubSpot webhook events, verified by the v3 signature and its time window."""
     settings = resources.settings
     body = await request.body()
@@ -432,4 +483,7 @@ async def post_hubspot(request: Request, resources: ResourcesDep) -> AcceptedOut
         )
     except PayloadError as exc:
         raise _payload_error(exc) from exc
-    return await _publish_parsed(resources, parsed, prefix="events")
+    if parsed.ignored and not parsed.accepted and not parsed.rejected:
+        return _ignored_answer("hubspot", parsed.ignored)
+    answer = await _publish_parsed(resources, parsed, prefix="events")
+    return SourceAcceptedOut(**answer.model_dump(), ignored=_ignored_out(parsed.ignored))

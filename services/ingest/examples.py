@@ -60,6 +60,15 @@ SEGMENT: dict[str, Any] = {
             {"type": "alias", "messageId": "m-2", "previousId": "a-1", "userId": "usr_1"},
         ]
     },
+    "actions array": [
+        {
+            "type": "identify",
+            "messageId": "ajs-next-7c1e5a9b",
+            "userId": "usr_4f8b2c1d9e",
+            "traits": {"email": "maria.lopez@globex.example", "plan": "enterprise", "logins": 14},
+            "timestamp": "2026-12-01T09:12:03.240Z",
+        }
+    ],
 }
 
 SHOPIFY: dict[str, Any] = {

@@ -29,6 +29,33 @@ class AcceptedOut(BaseModel):
     rejected: list[Rejected] = []
 
 
+class IgnoredEvent(BaseModel):
+    """An event of a kind leadflow does not take (a topic, subscription or object type), and
+    which of its fields says so."""
+
+    index: int
+    field: str
+    reason: str
+
+
+class SourceAcceptedOut(AcceptedOut):
+    """A vendor source's answer: 202 with what the broker now has, or 200 when every event was
+    of a kind leadflow does not take. `ignored` lists those events by index: the platform gets
+    a success, so it keeps the subscription (Shopify deletes one whose deliveries keep failing).
+    """
+
+    ignored: list[IgnoredEvent] = []
+
+
+IGNORED_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": SourceAcceptedOut,
+        "description": "Nothing taken: every event is of a kind leadflow does not take "
+        "(listed in `ignored`), answered with success so the platform keeps the subscription",
+    }
+}
+
+
 def error_example(status: int, code: str, message: str, details: list[Any] | None = None):
     body = {"error": {"code": code, "message": message, "details": details or []}}
     return {"content": {"application/json": {"example": body}}}

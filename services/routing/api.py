@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from services.routing import service
 from services.routing.domain.actions import ActionStatus
 from services.routing.domain.webhooks import lead_of_unsubscribe_token
+from services.routing.webhooks_api import router as webhooks_router
 from shared.auth import LeadsReader, LeadsWriter
 from shared.config import Settings
 from shared.events import utcnow
@@ -20,6 +21,8 @@ from shared.http import ApiError, SessionDep, SettingsDep
 from shared.schemas import KEYED, STORABLE_TEXT, WITH_BODY, UtcDateTime, error_responses
 
 router = APIRouter(tags=["routing"])
+# Outbound lead webhooks: /v1/webhooks...
+router.include_router(webhooks_router)
 
 # Path parameters matched against stored text.
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
@@ -171,7 +174,7 @@ def post_feedback(
 
 @router.get(
     "/v1/actions",
-    summary="Follow-up actions: emails, webhooks, tasks, SLA checks",
+    summary="Follow-up actions: emails, webhooks, tasks, SLA checks, lead webhook deliveries",
     responses=error_responses(*KEYED, 422),
 )
 def list_actions(
@@ -182,7 +185,9 @@ def list_actions(
         ActionStatus | None,
         Query(),
     ] = None,
-    kind: Annotated[Literal["email", "webhook", "task", "sla"] | None, Query()] = None,
+    kind: Annotated[
+        Literal["email", "webhook", "task", "sla", "lead_webhook"] | None, Query()
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Actions matching the filters, the soonest due first."""

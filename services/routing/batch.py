@@ -19,6 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.routing import bulk
+from services.routing.domain import lead_events as le
 from services.routing.domain import playbooks as pb
 from services.routing.domain.actions import ActionStatus
 from services.routing.domain.config import RoutingConfig, TeamConfig
@@ -32,6 +33,7 @@ from services.routing.domain.rules import (
 )
 from services.routing.domain.triggers import CART_TYPES
 from services.routing.service import CONSUMER, as_action, new_action_row
+from services.routing.webhooks import planning_subscriptions
 from services.scoring import public as scoring
 from shared.db import as_utc, mark_processed_many
 from shared.events import LeadChange
@@ -68,6 +70,8 @@ class Snapshot:
     loads: dict[str, dict[str, int]]
     away: dict[str, set[str]]
     last: dict[str, str | None]
+    # The enabled outbound webhook subscriptions: each gets the lead events it wants.
+    subscriptions: list[le.Subscription] = field(default_factory=list)
 
 
 @dataclass
@@ -152,6 +156,7 @@ def load(
         loads=bulk.member_loads(session, teams=teams) if teams else {},
         away=bulk.away_of_teams(session, teams=teams, now=now) if teams else {},
         last=bulk.last_assigned_of_teams(session, teams=teams) if teams else {},
+        subscriptions=planning_subscriptions(session),
     )
 
 
@@ -212,11 +217,14 @@ class _Planner:
             self.writes.suppress.append(
                 {"lead_id": change.lead_id, "reason": "unsubscribe event", "at": self.now}
             )
+        previous = lead.owner
         if lead.owner is None or lead.owner.team != decision.team:
             lead.owner = self.assign(change, decision, previous=lead.owner)
         row = self.snapshot.rows.get(change.lead_id)
         if row is None:  # merged away since; the surviving lead's change will plan for it
             return
+        if self.snapshot.subscriptions:
+            self.lead_events(change, decision, lead, previous)
         state = pb.LeadState(
             lead_id=change.lead_id,
             email=row.email,
@@ -250,6 +258,33 @@ class _Planner:
             self.update(
                 lead, action_id, {"due_at": due_at, "payload": payload, "updated_at": self.now}
             )
+
+    def lead_events(
+        self, change: LeadChange, decision: RoutingDecision, lead: _Lead, previous: Owner | None
+    ) -> None:
+        """Plan a delivery of each lead event the change is (and `lead.owner_assigned` when it
+        gave the lead a new owner) to each subscription that wants it."""
+        assert lead.owner is not None
+        owner = le.Owner(lead.owner.team, lead.owner.member)
+        events = le.events_of_change(change, owner=owner)
+        if lead.owner != previous:
+            events.append(
+                le.owner_assigned(
+                    lead=change.lead,
+                    owner=owner,
+                    previous=le.Owner(previous.team, previous.member) if previous else None,
+                    rule=decision.rule,
+                    cause_event_id=change.cause_event_id,
+                    at=change.occurred_at,
+                )
+            )
+        for action in le.deliveries(
+            events,
+            subscriptions=self.snapshot.subscriptions,
+            source_id=change.event_id,
+            now=self.now,
+        ):
+            self.schedule(change.lead_id, lead, action)
 
     def assign(
         self, change: LeadChange, decision: RoutingDecision, previous: Owner | None

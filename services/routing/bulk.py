@@ -30,6 +30,7 @@ from sqlalchemy.engine import Result, Row
 from sqlalchemy.orm import Session
 
 from services.routing.domain.actions import ActionStatus
+from services.routing.domain.lead_events import ACTION_KIND as LEAD_WEBHOOK
 from services.routing.repository import (
     actions,
     assignments,
@@ -237,13 +238,14 @@ def update_actions(session: Session, *, changes: Mapping[str, dict[str, Any]]) -
 
 
 def latest_followups(session: Session, *, lead_ids: Sequence[str]) -> dict[str, datetime]:
-    """When each lead's newest follow-up was planned: any action but an SLA check that was not
-    cancelled or failed."""
+    """When each lead's newest follow-up was planned: any action but an SLA check or an
+    outbound lead webhook (a CRM's copy of the lead, not a next step) that was not cancelled
+    or failed."""
     rows = session.execute(
         select(actions.c.lead_id, func.max(actions.c.created_at))
         .where(
             among(session, actions.c.lead_id, lead_ids),
-            actions.c.kind != "sla",
+            actions.c.kind.notin_(["sla", LEAD_WEBHOOK]),
             actions.c.status.notin_([ActionStatus.CANCELLED, ActionStatus.FAILED]),
         )
         .group_by(actions.c.lead_id)

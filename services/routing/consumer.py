@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.routing.batch import handle_changes
 from services.routing.delivery import Delivery, DeliveryOutages, deliver_due
+from services.routing.privacy import erase_lead
 from services.routing.queue import hand_out_queued
 from services.routing.service import config_for
 from shared import outbox
@@ -43,10 +44,16 @@ def build_consumer(
     def handle_batch(records: Sequence[Record]) -> None:
         # The poll batch is one unit of work: set-based loads, decisions in offset order in
         # memory, bulk writes, one commit; any failure undoes it all.
-        changes = [parse(r) for r in records]
+        # A record with no value is a tombstone: scoring erased that lead (see
+        # services/scoring/privacy.py); erase what routing holds of it too, after the batch's
+        # changes (an erasure is the last word on a lead).
+        erased = [r.key.decode() for r in records if not r.value and r.key]
+        changes = [parse(r) for r in records if r.value]
         now = utcnow()
         with transaction(sessions) as session:
             handle_changes(session, changes=changes, config=config, now=now)
+            for lead_id in erased:
+                erase_lead(session, lead_id=lead_id)
 
     return ConsumerLoop(
         settings=settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,9 +15,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.routing import repository as repo
+from services.routing import webhooks as lead_webhooks
 from services.routing.domain import playbooks as pb
 from services.routing.domain.actions import ActionStatus
 from services.routing.domain.config import RoutingConfig
+from services.routing.domain.lead_events import ACTION_KIND as LEAD_WEBHOOK
 from services.routing.domain.rules import RoutingDecision
 from services.routing.send_steps import Delivery, prepare
 from services.routing.senders import DeliveryError
@@ -77,7 +80,7 @@ class DeliveryOutages:
         SMTP); None for SLA checks."""
         if row.kind in ("email", "task"):
             destination = "smtp"
-        elif row.kind == "webhook":
+        elif row.kind in ("webhook", LEAD_WEBHOOK):
             url = str((row.payload or {}).get("url") or "")
             destination = f"webhook {urlsplit(url).netloc or url}"
         else:
@@ -118,8 +121,9 @@ def deliver_due(
         if outage is not None and not outage.due():
             waiting.append(row)
             continue
+        deliver = _deliver_lead_webhook if row.kind == LEAD_WEBHOOK else _deliver_one
         try:
-            _deliver_one(
+            deliver(
                 sessions=sessions,
                 action_id=row.id,
                 settings=settings,
@@ -278,6 +282,78 @@ def _deliver_one(
                 member=row.member,
                 now=now(),
             )
+
+
+def _deliver_lead_webhook(
+    *,
+    sessions: sessionmaker[Session],
+    action_id: str,
+    settings: Settings,
+    config: RoutingConfig,
+    delivery: Delivery,
+    outage: Outage | None,
+    now: Callable[[], datetime],
+) -> None:
+    """Send one lead event to one subscription, signed as the subscription is now, and log
+    the attempt; the same retry policy as every action (an unreachable receiver is waited
+    out without counting an attempt)."""
+    with transaction(sessions) as session:
+        row = repo.get_action(session, action_id=action_id)
+        if row is None or row.status != ActionStatus.CLAIMED or row.claimed_by is None:
+            return
+        send = lead_webhooks.prepare_send(session, row=row, http=delivery.http, now=now())
+        if isinstance(send, str):
+            values = {"status": ActionStatus.CANCELLED, "cancel_reason": send, "updated_at": now()}
+            repo.update_action(session, action_id=action_id, values=values)
+            return
+        # Committed before the send: after a crash it is sent again with the same webhook-id.
+        repo.update_action(
+            session,
+            action_id=action_id,
+            values={"status": ActionStatus.SENDING, "updated_at": now()},
+        )
+    started_at, started = now(), time.monotonic()
+    status: int | None = None
+    error: DeliveryError | None = None
+    try:
+        status = send()
+    except DeliveryError as exc:
+        error = exc
+    took = time.monotonic() - started
+    with transaction(sessions) as session:
+
+        def record(outcome: str) -> None:
+            lead_webhooks.log_attempt(
+                session,
+                row=row,
+                at=started_at,
+                duration_s=took,
+                status=status,
+                error=error,
+                outcome=outcome,
+            )
+
+        if error is not None and error.outage and outage is not None:
+            wait = outage.failed(error, Dependency.WEBHOOK, where=f"action {row.id}")
+            _reschedule(session, row=row, wait_s=wait, now=now(), error=error)
+            record(lead_webhooks.UNREACHABLE)
+            return
+        if error is not None:
+            final = error.permanent or row.attempts + 1 >= settings.actions_max_attempts
+            _record_failure(session, row=row, error=error, settings=settings, now=now())
+            record(lead_webhooks.FAILED if final else lead_webhooks.RETRYING)
+            return
+        if outage is not None:
+            outage.recovered()
+        values = {
+            "status": ActionStatus.SENT,
+            "sent_at": now(),
+            "attempts": row.attempts + 1,
+            "last_error": None,
+            "updated_at": now(),
+        }
+        repo.update_action(session, action_id=action_id, values=values)
+        record(lead_webhooks.DELIVERED)
 
 
 def _reschedule(

@@ -1,6 +1,6 @@
-"""What other services may use of routing: who owns a lead, its actions, feedback and
-assignments, the routing config and the rules' explanations. Scoring imports routing only
-through this module (an import-linter contract in `make lint`)."""
+"""What other services (and the `leadflow` command) may use of routing: who owns a lead, its
+actions, feedback and assignments, the teams, the routing config and the rules' explanations.
+Scoring imports routing only through this module (an import-linter contract in `make lint`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from services.routing.domain.facts import facts_of
 from services.routing.domain.rules import explain_rules, is_regression, route
 from services.routing.domain.triggers import TRIGGERS, playbooks_fired, why_not_fired
 from services.routing.followups import followup_report
+from services.routing.privacy import erase_lead, held_about
 from services.routing.repository import (
     actions_of_lead,
     assignments,
@@ -16,24 +17,36 @@ from services.routing.repository import (
     current_owners,
     feedback_of,
     is_suppressed,
+    list_actions,
     reassign_lead,
 )
-from services.routing.service import config_for, sla_breaches_by_stage, step_owners
+from services.routing.service import (
+    action_view,
+    config_for,
+    list_teams,
+    sla_breaches_by_stage,
+    step_owners,
+)
 
 __all__ = [
     "TRIGGERS",
     "RoutingConfig",
+    "action_view",
     "actions_of_lead",
     "assignments",
     "assignments_of",
     "config_for",
     "current_owners",
+    "erase_lead",
     "explain_rules",
     "facts_of",
     "feedback_of",
     "followup_report",
+    "held_about",
     "is_regression",
     "is_suppressed",
+    "list_actions",
+    "list_teams",
     "playbooks_fired",
     "reassign_lead",
     "route",

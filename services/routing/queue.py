@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.routing import queue_repository as queue_repo
 from services.routing import repository as repo
 from services.routing.domain.config import RoutingConfig
+from services.routing.domain.lead_events import Owner
 from services.routing.domain.rules import RoutingDecision, pick_member
 from services.routing.service import assign
 
@@ -52,6 +53,7 @@ def hand_out_queued(
                 cause_event_id=f"queue:{waiting.id}",
                 now=now,
                 member=member,
+                previous=Owner(name, None),
             )
             loads[member] = loads.get(member, 0) + 1
             last = member

@@ -25,6 +25,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.routing.domain.actions import IN_FLIGHT, ActionStatus
+
+# Registers the outbound webhook tables with routing's others (migrations, test clean-up).
+from services.routing.webhook_tables import webhook_attempts, webhook_subscriptions  # noqa: F401
 from shared.db import AutoId, TZDateTime, metadata
 
 assignments = Table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -49,10 +49,13 @@ class DeliveryError(Exception):
     the destination could not be reached at all (nothing was sent: wait for it, not an
     attempt)."""
 
-    def __init__(self, message: str, *, permanent: bool, outage: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, outage: bool = False, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.outage = outage and not permanent
+        self.status = status  # the HTTP status a webhook receiver answered, if it answered
 
 
 @dataclass(frozen=True)
@@ -239,13 +242,17 @@ def send_webhook(
     msg_id: str,
     payload: Mapping[str, Any],
     timestamp: int,
+    also_signed_by: Sequence[str] = (),
 ) -> int:
-    """POST a signed JSON payload and return the 2xx status; raise DeliveryError otherwise."""
+    """POST a signed JSON payload and return the 2xx status; raise DeliveryError otherwise.
+    `also_signed_by`: more secrets to sign with (a rotated secret in its grace period)."""
     try:
         body = orjson.dumps(dict(payload))
     except orjson.JSONEncodeError as exc:
         raise DeliveryError(f"payload is not JSON-serialisable: {exc}", permanent=True) from exc
-    headers = webhook_headers(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body)
+    headers = webhook_headers(
+        secret=secret, msg_id=msg_id, timestamp=timestamp, body=body, also_signed_by=also_signed_by
+    )
     try:
         response = client.post(url, content=body, headers=headers)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -268,4 +275,5 @@ def send_webhook(
         f"webhook to {url} answered {status}",
         permanent=permanent,
         outage=status in _RECEIVER_DOWN_STATUSES,
+        status=status,
     )

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from services.routing import queue_repository as queue_repo
 from services.routing import repository as repo
+from services.routing import webhooks as lead_webhooks
+from services.routing.domain import lead_events as le
 from services.routing.domain import playbooks as pb
 from services.routing.domain.actions import CANCELLABLE, ActionStatus
 from services.routing.domain.config import ConfigError, RoutingConfig, parse_config
@@ -106,6 +108,7 @@ def lead_state(session: Session, *, lead_id: str) -> pb.LeadState | None:
         owner_team=owner.team if owner else None,
         owner_member=owner.member if owner else None,
         unsubscribed=repo.is_suppressed(session, lead_id=lead_id),
+        consent=scoring.consents_of(session, lead_ids=[lead_id]).get(lead_id, {}),
     )
 
 
@@ -121,10 +124,15 @@ def assign(
     now: datetime,
     exclude: Sequence[str] = (),
     member: str | None = None,
+    previous: le.Owner | None = None,
 ) -> Row:
     """Assign the lead to the team: to `member` when given, else round-robin to an available
-    member under capacity (else the team queue), with the SLA clock started; returns the new
-    assignment."""
+    member under capacity (else the team queue), with the SLA clock started, and plan the
+    `lead.owner_assigned` webhooks; returns the new assignment. `previous`: the owner before,
+    when its assignment is closed already (a queue hand-out)."""
+    if previous is None:
+        current = repo.current_assignment(session, lead_id=lead_id)
+        previous = le.Owner(current.team, current.member) if current is not None else None
     team = config.team(decision.team)
     if member is None:
         member = pick_member(
@@ -163,6 +171,18 @@ def assign(
             team=decision.team,
             member=member,
             now=now,
+        )
+    for action in lead_webhooks.owner_assigned_actions(
+        session,
+        lead_id=lead_id,
+        owner=le.Owner(decision.team, member),
+        previous=previous,
+        rule=decision.rule,
+        cause_event_id=cause_event_id,
+        now=now,
+    ):
+        store_action(
+            session, lead_id=lead_id, action=action, team=decision.team, member=member, now=now
         )
     row = repo.get_assignment(session, assignment_id=assignment_id)
     assert row is not None

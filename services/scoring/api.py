@@ -8,12 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from services.scoring import service
+from services.scoring.privacy_api import router as privacy_router
 from shared.auth import LeadsReader
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
 from shared.schemas import KEYED, STORABLE_TEXT, error_responses
 
 router = APIRouter(tags=["leads"])
+router.include_router(privacy_router)
 
 # Path parameters matched against stored text.
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]

@@ -24,11 +24,13 @@ from sqlalchemy.orm import Session
 
 from services.routing import public as routing_public
 from services.scoring import bulk
+from services.scoring import privacy_repository as privacy_repo
 from services.scoring import repository as repo
 from services.scoring.accounts_rollup import refresh_accounts, remember_bant
 from services.scoring.batch_state import (
     LeadInBatch,
     PendingChange,
+    consent_rows,
     identities_of_touch,
     lead_change_of,
     new_lead_row,
@@ -68,6 +70,7 @@ class Batch:
         self._waiting: list[PendingChange] = []
         self._new_identities: list[dict[str, Any]] = []
         self._touch_rows: list[dict[str, Any]] = []
+        self._consent_rows: list[dict[str, Any]] = []
         self._qualification_rows: list[dict[str, Any]] = []
         # Merges refused (two people tied by a shared id): pairs seen, and rows to store.
         self._refusals: set[tuple[str, str]] = set()
@@ -135,9 +138,10 @@ class Batch:
                 "properties": envelope.properties,
             }
         )
+        self._consent_rows += consent_rows(lead_id=lead_id, envelope=envelope)
         lead = self.leads[lead_id]
         lead.unsaved.append(touch)
-        persona = persona_values(envelope)
+        persona = persona_values(envelope, row=lead.row)
         model = self._model_of(lead, persona=persona)
         if lead.state is None or lead.state.is_late(touch):
             self._replay(lead_id, model=model)
@@ -387,6 +391,7 @@ class Batch:
         """Move an email-less lead's identities and history into `into` (stored rows: the
         batch was flushed), record the merge, and replay the survivor on its next fold."""
         moved = repo.move_lead_history(self.session, from_lead_id=other, into_lead_id=into)
+        privacy_repo.move_consents(self.session, from_lead_id=other, into_lead_id=into)
         routing_public.reassign_lead(self.session, from_lead_id=other, into_lead_id=into)
         repo.record_merge(
             self.session,
@@ -417,6 +422,7 @@ class Batch:
         bulk.update_leads(session, rows=[lead.row for _, lead in dirty if not lead.new])
         insert_many(session, repo.lead_identities, self._new_identities)
         insert_many(session, repo.touches, self._touch_rows)
+        privacy_repo.save_consents(session, rows=self._consent_rows)
         if self._refusal_rows:
             insert_many(
                 session,
@@ -486,4 +492,5 @@ class Batch:
             lead.new = lead.rewrite = lead.dirty = False
             lead.moves, lead.unsaved = [], []
         self._waiting, self._new_identities, self._touch_rows = [], [], []
+        self._consent_rows = []
         self._qualification_rows, self._domains = [], set()

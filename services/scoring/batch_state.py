@@ -91,3 +91,18 @@ def lead_change_of(change: PendingChange, *, accounts: dict[str, Any]) -> LeadCh
         lead=lead_snapshot(values, account=account),
         touch=change.touch,
     )
+
+
+def consent_rows(*, lead_id: str, envelope: TouchEnvelope) -> list[dict[str, Any]]:
+    """The consent statements a touch makes for its lead, one row per purpose."""
+    return [
+        {
+            "lead_id": lead_id,
+            "purpose": purpose,
+            "granted": granted,
+            "source": envelope.source,
+            "event_id": envelope.event_id,
+            "at": envelope.occurred_at,
+        }
+        for purpose, granted in (envelope.lead.consent or {}).items()
+    ]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from services.scoring import repository as repo
 from services.scoring.batch import CONSUMER, Batch
 from services.scoring.domain.model_set import ModelSet
+from services.scoring.privacy import drop_erased, erase_requested, split_at_erasures
 from shared.config import Settings
 from shared.db import mark_processed_many
 from shared.events import LeadChange, TouchEnvelope
@@ -24,7 +25,9 @@ def score_touches(
     now: datetime,
 ) -> list[LeadChange]:
     """Store a batch of touches, re-score their leads and queue the lead changes, in the
-    caller's transaction; returns the lead changes (none for repeats and duplicates)."""
+    caller's transaction; returns the lead changes (none for repeats and duplicates, nor for
+    touches of a person erased after they were received). An erasure request (a vendor's
+    privacy webhook) erases its person where it stands in the batch."""
     new = mark_processed_many(
         session, consumer=CONSUMER, event_ids=[e.event_id for e in envelopes], at=now
     )
@@ -33,12 +36,20 @@ def score_touches(
         if envelope.event_id in new:
             new.discard(envelope.event_id)  # a repeat within the batch counts once
             todo.append(envelope)
-    batch = Batch(session, settings=settings, models=models, now=now)
-    batch.load_for(todo)
-    for envelope in todo:
-        batch.touch(envelope)
-    batch.flush()
-    return batch.changes
+    changes: list[LeadChange] = []
+    for touches, erasure in split_at_erasures(todo):
+        # The common case is one segment and no erasure. After an erasure, the touches that
+        # follow are checked again: the ones of the person just erased drop out.
+        touches = drop_erased(session, envelopes=touches)
+        batch = Batch(session, settings=settings, models=models, now=now)
+        batch.load_for(touches)
+        for envelope in touches:
+            batch.touch(envelope)
+        batch.flush()
+        changes += batch.changes
+        if erasure is not None:
+            erase_requested(session, envelope=erasure, settings=settings, models=models, now=now)
+    return changes
 
 
 def handle_touch(

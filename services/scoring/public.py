@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.scoring.privacy_repository import consents_of
 from services.scoring.repository import get_lead, identities_of, leads, touches, touches_of_types
 from shared.db import among
 
 __all__ = [
+    "consents_of",
     "get_lead",
     "identities_of",
     "latest_touches",

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.scoring.privacy_tables import erased_identities, erasures  # noqa: F401
 from shared.db import AutoId, TZDateTime, metadata
 
 leads = Table(
@@ -61,6 +62,8 @@ leads = Table(
     Column("engagement_score", Integer, nullable=False, default=0, server_default="0"),
     # The scoring model's persona the lead matches.
     Column("persona", String(64), index=True),
+    # Custom traits its sources report (shared.events.LeadIn.traits), merged on each touch.
+    Column("traits", JSON),
     Index("ix_leads_score_id", "score", "id"),
     Index("ix_leads_updated_at_id", "updated_at", "id"),
     Index("ix_leads_created_at", "created_at"),

@@ -19,7 +19,13 @@ from services.scoring.domain.model import (
     Transition,
 )
 from shared.db import as_utc
-from shared.events import AccountSnapshot, CompanySnapshot, LeadSnapshot, TouchEnvelope
+from shared.events import (
+    MAX_TRAITS,
+    AccountSnapshot,
+    CompanySnapshot,
+    LeadSnapshot,
+    TouchEnvelope,
+)
 
 _PERSONA_FIELDS = ("first_name", "last_name", "job_title", "phone")
 _COMPANY_FIELDS = {
@@ -37,16 +43,38 @@ def lead_change_id(cause_event_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"leadflow:lead-change:{cause_event_id}"))
 
 
-def persona_values(envelope: TouchEnvelope) -> dict[str, Any]:
-    """Persona columns the event states (it never blanks what an earlier event said)."""
+def persona_values(
+    envelope: TouchEnvelope, *, row: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Persona columns the event states (it never blanks what an earlier event said); its
+    traits merged into those of the lead's `row` (`merge_traits`): a trait it states replaces
+    the stored one, unless the event is older than the lead's newest touch."""
     lead = envelope.lead
     values = {f: getattr(lead, f) for f in _PERSONA_FIELDS if getattr(lead, f)}
+    if lead.traits:
+        newest = (row or {}).get("last_touch_at")
+        late = newest is not None and envelope.occurred_at < newest
+        stored = (row or {}).get("traits")
+        values["traits"] = merge_traits(stored, lead.traits, keep_stored=late)
     if lead.company is not None:
         for field, column in _COMPANY_FIELDS.items():
             value = getattr(lead.company, field)
             if value is not None:
                 values[column] = value
     return values
+
+
+def merge_traits(
+    stored: Mapping[str, Any] | None, new: Mapping[str, Any], *, keep_stored: bool = False
+) -> dict[str, Any]:
+    """The lead's traits after a touch: each trait the touch states replaces the stored one
+    (unless `keep_stored`: a late touch's values are older than the stored ones); a trait the
+    lead does not have yet is added while it has fewer than MAX_TRAITS."""
+    merged = dict(stored or {})
+    for key, value in new.items():
+        if (key in merged and not keep_stored) or (key not in merged and len(merged) < MAX_TRAITS):
+            merged[key] = value
+    return merged
 
 
 def touch_of(row: Any) -> Touch:
@@ -195,6 +223,7 @@ def lead_representation(
         "anonymous_ids": [v for k, v in identities if k == "anonymous_id"],
         "user_ids": [v for k, v in identities if k == "user_id"],
         **view,
+        "traits": values.get("traits") or {},
         "owner": {"team": owner.team, "member": owner.member} if owner else None,
         "last_touch_at": iso(values.get("last_touch_at")),
         "created_at": iso(values.get("created_at")),

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import zlib
 from collections import Counter
@@ -101,6 +102,9 @@ VENDOR_SECRETS = {
     "hubspot_client_secret": "fuzz-hubspot-secret",
 }
 HUBSPOT_URL = "http://testserver/v1/sources/hubspot"
+# The outage trackers of webhook receivers (the default routing config names none: these are
+# the fuzz's own subscriptions).
+LEAD_WEBHOOK_OUTAGES = "action delivery (webhook "
 
 # Routes anyone may call, and why.
 PUBLIC = {
@@ -116,10 +120,20 @@ SIGNED = {
     "POST /v1/sources/shopify": "Shopify signs with X-Shopify-Hmac-Sha256",
     "POST /v1/sources/hubspot": "HubSpot signs with X-HubSpot-Signature-v3",
 }
-# Routes outside the OpenAPI (include_in_schema=False), and why they need no key.
+# Routes outside the OpenAPI (include_in_schema=False), and why they need no key (or which
+# scope they need: the pages' HTML fragments; tests/integration/views/test_pages.py).
 HIDDEN = {
     "GET /ops": "the dashboard's static page; its data comes from /v1/ops/overview (ops:read)",
     "GET /ops/static/{name}": "the dashboard's script and style sheet",
+    "GET /": "a page's shell; its data comes from /pages/fragments/home (leads:read)",
+    "GET /leads": "a page's shell; its data comes from /pages/fragments/leads (leads:read)",
+    "GET /leads/{lead_id}": "a page's shell; its data comes from its fragment (leads:read)",
+    "GET /accounts/{domain}": "a page's shell; its data comes from its fragment (leads:read)",
+    "GET /pages/static/{name}": "the pages' script and style sheet",
+    "GET /pages/fragments/home": "HTML for people: leads:read, like the API",
+    "GET /pages/fragments/leads": "HTML for people: leads:read, like GET /v1/leads",
+    "GET /pages/fragments/leads/{lead_id}": "HTML for people: leads:read, like the API",
+    "GET /pages/fragments/accounts/{domain}": "HTML for people: leads:read, like the API",
 }
 
 
@@ -304,7 +318,7 @@ def request(
 def seed(runtime: Runtime, key: str) -> dict[str, str]:
     """Post a few touches, wait until they are scored and routed, and return the path values
     of real resources: a lead, its account, its team and member, an action, an unsubscribe
-    token."""
+    token, a webhook subscription (to a port nobody serves: its deliveries wait, logged)."""
     assert runtime.app is not None
     company = {"name": "Acme", "domain": "acme.example", "employees": 250}
     events = [
@@ -316,6 +330,9 @@ def seed(runtime: Runtime, key: str) -> dict[str, str]:
         for name, title in (("ana", "VP Operations"), ("ben", "Head of IT"))
     ] + [{"type": "pricing_viewed", "lead": {"anonymous_id": "anon-1"}}]
     app = runtime.app
+    subscription = {"url": f"http://127.0.0.1:{closed_port()}/hooks", "description": "fuzz"}
+    made = request(app, "POST", "/v1/webhooks", key=key, body=orjson.dumps(subscription))
+    assert made.status_code == 201, made.text
     accepted = request(app, "POST", "/v1/events/batch", key=key, body=orjson.dumps(events))
     assert accepted.status_code == 202, accepted.text
     deadline = time.monotonic() + 30
@@ -337,7 +354,15 @@ def seed(runtime: Runtime, key: str) -> dict[str, str]:
         "member": lead["owner"]["member"] or team["members"][0]["id"],
         "action_id": actions[0]["id"],
         "token": unsubscribe_token(secret=secret, lead_id=leads[1]["id"]),
+        "webhook_id": made.json()["id"],
     }
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def worker_problems(runtime: Runtime, logged: list[logging.LogRecord]) -> list[str]:
@@ -352,7 +377,13 @@ def worker_problems(runtime: Runtime, logged: list[logging.LogRecord]) -> list[s
         found += [f"{loop.name}: {problem}" for problem in loop.problems()]
         if loop.dead_lettered:
             found.append(f"{loop.name}: dead-lettered {loop.dead_lettered} record(s)")
-    found += [f"{o.worker}: {o.describe()}" for o in resources.outages if o.describe()]
+    # A webhook receiver the fuzz subscribed (the seeded one, or any URL it generated) serves
+    # nothing: its deliveries are rescheduled as the receiver's outage, which is as it must be.
+    found += [
+        f"{o.worker}: {o.describe()}"
+        for o in resources.outages
+        if o.describe() and not o.worker.startswith(LEAD_WEBHOOK_OUTAGES)
+    ]
     found += [
         f"{r.name} logged: {r.getMessage()}"
         for r in logged
@@ -542,6 +573,7 @@ def test_text_times_and_cursors_no_store_can_hold_are_refused_not_a_500(
     which the fuzz does not generate): a 400 or 422, never a 500."""
     known = seed(runtime, admin_key)
     lead, team, member = known["lead_id"], known["team"], known["member"]
+    webhook = known["webhook_id"]
     nul = "a\x00b"
     nul_reason = b'{"type": "contacted", "reason": "a\\u0000b"}'
     too_early = "0001-01-01T00:00:00%2B01:00"  # before year 1 in UTC
@@ -579,6 +611,16 @@ def test_text_times_and_cursors_no_store_can_hold_are_refused_not_a_500(
         ("GET", f"/v1/accounts?cursor={forged_cursor(nul)}", None),
         ("GET", f"/v1/accounts?cursor={forged_cursor(7)}", None),
         ("GET", f"/v1/leads/{lead}/timeline?cursor={forged_cursor(nul, 1, 'b')}", None),
+        *((method, "/v1/webhooks/a%00b", None) for method in ("GET", "DELETE")),
+        ("POST", "/v1/webhooks/a%00b/rotate", None),
+        ("POST", "/v1/webhooks", b'{"url": "https://crm.example/a\\u0000b"}'),
+        ("POST", "/v1/webhooks", b'{"url": "https://crm.example/", "description": "a\\u0000b"}'),
+        ("PATCH", f"/v1/webhooks/{webhook}", b'{"url": "https://crm.example/a\\u0000b"}'),
+        *(("GET", f"/v1/webhooks?cursor={forged_cursor(value)}", None) for value in (nul, 7, [1])),
+        *(
+            ("GET", f"/v1/webhooks/{webhook}/deliveries?cursor={forged_cursor(value)}", None)
+            for value in (2**70, -1, "x", nul, True, 1.5)
+        ),
     ]
     answers = [
         (request(runtime.app, method, url, key=admin_key, body=body), method, url)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from leadflow.cli import build_parser
+from leadflow.cli import parse_command
 from shared import metrics
 from shared.config import Settings
 
@@ -63,13 +63,13 @@ def leadflow_listen_address(service: dict[str, Any]) -> tuple[str, int] | None:
     command = service.get("command")
     if "build" not in service or not isinstance(command, list):
         return None
-    args = build_parser().parse_args(command)
-    if not hasattr(args, "port"):
+    _path, args = parse_command(command)
+    if "port" not in args:
         return None
     env = service_env(service)
     fields = Settings.model_fields
-    host = args.host if args.host is not None else env.get("LEADFLOW_HTTP_HOST")
-    port = args.port if args.port is not None else env.get("LEADFLOW_HTTP_PORT")
+    host = args["host"] if args["host"] is not None else env.get("LEADFLOW_HTTP_HOST")
+    port = args["port"] if args["port"] is not None else env.get("LEADFLOW_HTTP_PORT")
     host = fields["http_host"].default if host is None else host
     port = fields["http_port"].default if port is None else port
     return str(host), int(port)
@@ -265,7 +265,7 @@ def test_grafana_datasource_url_reaches_the_compose_prometheus() -> None:
 @pytest.mark.parametrize(
     ("name", "targets"),
     [
-        ("prometheus", {"/etc/prometheus/prometheus.yml"}),
+        ("prometheus", {"/etc/prometheus/prometheus.yml", "/etc/prometheus/alerts.yml"}),
         ("grafana", {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"}),
     ],
 )
@@ -302,6 +302,14 @@ def test_grafana_allows_anonymous_viewers_and_starts_after_prometheus() -> None:
     assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     assert "prometheus" in grafana["depends_on"]
     assert 3000 in container_ports(grafana)
+
+
+def test_grafana_ships_no_admin_password_and_lets_nobody_sign_in() -> None:
+    env = service_env(compose_services()["grafana"])
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION"] == "true"
+    assert env["GF_AUTH_DISABLE_LOGIN_FORM"] == "true"
+    assert env["GF_AUTH_BASIC_ENABLED"] == "false"
 
 
 def test_prometheus_and_grafana_start_only_with_the_ops_profile() -> None:

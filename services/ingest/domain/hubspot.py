@@ -3,6 +3,9 @@ touches.
 
 HubSpot's webhooks have no form subscription: a form submission arrives as a change of the
 contact's `recent_conversion_event_name` (changeSource FORM), which becomes a `form_submit`.
+Contacts come from the legacy `contact.*` subscriptions and from the generic `object.*` ones
+(objectTypeId `0-1`). Events of any other subscription or object type are ignored, not
+refused: the delivery is answered with success, so HubSpot keeps the subscription.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from services.ingest.domain.parsing import (
     FieldError,
+    Ignored,
     Parsed,
     PayloadError,
     build_lead,
@@ -21,10 +25,18 @@ from services.ingest.domain.parsing import (
     to_float,
     to_int,
 )
-from shared.events import TouchEnvelope
+from shared.events import ERASURE_REQUESTED, TouchEnvelope
 
 SOURCE = "hubspot"
-SUBSCRIPTIONS = ("contact.creation", "contact.propertyChange")
+SUBSCRIPTIONS = (
+    "contact.creation",
+    "contact.propertyChange",
+    "object.creation",
+    "object.propertyChange",
+    "contact.privacyDeletion",  # GDPR delete in HubSpot: erase the contact here too
+)
+# The objectTypeId of a contact in the generic `object.*` subscriptions.
+CONTACT_TYPE_ID = "0-1"
 FORM_PROPERTY = "recent_conversion_event_name"
 
 # Contact properties that are lead fields: HubSpot's internal name -> (field, company field?)
@@ -51,10 +63,18 @@ def hubspot_envelope(event: Any, *, received_at: datetime) -> TouchEnvelope:
     if not isinstance(event, dict):
         raise FieldError("event", "must be a JSON object")
     kind = event.get("subscriptionType")
+    if not isinstance(kind, str) or not kind:
+        raise FieldError("subscriptionType", "is required")
     if kind not in SUBSCRIPTIONS:
-        raise FieldError(
-            "subscriptionType", f"{kind!r} is not handled; handled: {', '.join(SUBSCRIPTIONS)}"
+        raise Ignored(
+            "subscriptionType", f"{kind!r} is not taken; taken: {', '.join(SUBSCRIPTIONS)}"
         )
+    if kind.startswith("object."):
+        type_id = event.get("objectTypeId")
+        if type_id in (None, ""):
+            raise FieldError("objectTypeId", "is required on object.* events")
+        if str(type_id) != CONTACT_TYPE_ID:
+            raise Ignored("objectTypeId", f"{type_id!r} is not a contact ({CONTACT_TYPE_ID})")
     for required in ("eventId", "portalId", "objectId"):
         if event.get(required) in (None, ""):
             raise FieldError(required, "is required")
@@ -66,7 +86,10 @@ def hubspot_envelope(event: Any, *, received_at: datetime) -> TouchEnvelope:
     }
     rename: dict[str, str] = {}
 
-    if kind == "contact.creation":
+    if kind == "contact.privacyDeletion":
+        native_type = ERASURE_REQUESTED
+        properties["request"] = kind
+    elif kind.endswith(".creation"):
         native_type = "crm_contact_created"
     else:
         name, value = event.get("propertyName"), event.get("propertyValue")
@@ -101,6 +124,7 @@ def hubspot_envelope(event: Any, *, received_at: datetime) -> TouchEnvelope:
         source=SOURCE,
         lead=lead,
         properties=properties,
+        privacy_request=native_type == ERASURE_REQUESTED,
     )
 
 

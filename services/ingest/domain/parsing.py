@@ -23,7 +23,7 @@ import orjson
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from shared.events import LeadIn, TouchEnvelope, lead_key_for
+from shared.events import ERASURE_REQUESTED, LeadIn, TouchEnvelope, lead_key_for
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class Parsed:
     minted_ids: set[str] = field(default_factory=set)
     # The accepted envelopes as they go on the topic, by event id.
     encoded: dict[str, bytes] = field(default_factory=dict)
+    # Events of a kind leadflow does not take (answered, not refused, so the platform keeps
+    # its subscription), by index.
+    ignored: list[Rejection] = field(default_factory=list)
 
 
 class FieldError(ValueError):
@@ -53,6 +56,15 @@ class FieldError(ValueError):
     def __init__(self, field: str, error: str) -> None:
         super().__init__(f"{field}: {error}")
         self.field, self.error = field, error
+
+
+class Ignored(Exception):
+    """A well-formed event of a kind leadflow does not take (a topic, subscription or object
+    type it has no use for); `field` names what says so."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
 
 
 class PayloadError(ValueError):
@@ -87,7 +99,8 @@ def parse_each(
     max_event_bytes: int | None = None,
 ) -> Parsed:
     """Map and encode every item; an item that fails either is rejected by index (a value no
-    store holds, or more than `max_event_bytes` encoded, included), the others are kept."""
+    store holds, or more than `max_event_bytes` encoded, included), one the mapper ignores is
+    listed as ignored, the others are kept."""
     parsed = Parsed()
     for index, item in enumerate(items):
         try:
@@ -95,6 +108,8 @@ def parse_each(
             data = encode_envelope(env, max_bytes=max_event_bytes)
         except FieldError as exc:
             parsed.rejected.append(Rejection(index=index, field=exc.field, error=exc.error))
+        except Ignored as exc:
+            parsed.ignored.append(Rejection(index=index, field=exc.field, error=exc.reason))
         else:
             parsed.accepted.append(env)
             parsed.encoded[env.event_id] = data
@@ -162,10 +177,14 @@ def envelope(
     source: str,
     lead: LeadIn,
     properties: dict[str, Any],
+    privacy_request: bool = False,
 ) -> TouchEnvelope:
-    """The Kafka envelope for a mapped event."""
+    """The Kafka envelope for a mapped event; only a vendor's privacy webhook
+    (`privacy_request`) may ask for an erasure."""
     if not type or len(type) > 64:
         raise FieldError("type", "event type must be 1-64 characters")
+    if type == ERASURE_REQUESTED and not privacy_request:
+        raise FieldError("type", f"{ERASURE_REQUESTED!r} is reserved for privacy webhooks")
     return TouchEnvelope(
         event_id=event_id,
         type=type,

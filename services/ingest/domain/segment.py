@@ -18,7 +18,14 @@ from services.ingest.domain.parsing import (
     to_float,
     to_int,
 )
-from shared.events import TouchEnvelope
+from shared.events import (
+    CONSENT_PURPOSE,
+    MAX_CONSENT_PURPOSES,
+    MAX_TRAIT_CHARS,
+    MAX_TRAITS,
+    TRAIT_KEY,
+    TouchEnvelope,
+)
 
 SOURCE = "segment"
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -32,6 +39,13 @@ _TRAIT_FIELDS = {
     "job_title": ("title", "jobTitle", "job_title"),
     "phone": ("phone",),
 }
+# Person traits read into the lead's fields (above, and by `_person`); every other one is a
+# custom trait, kept as `lead.traits`.
+_MAPPED_TRAITS = frozenset(
+    {n for names in _TRAIT_FIELDS.values() for n in names}
+    | {"email", "name", "company", "address", "industry", "employees", "employee_count"}
+)
+_INT64 = range(-(2**63), 2**63)
 
 
 def _obj(value: Any, field: str) -> dict[str, Any]:
@@ -79,6 +93,39 @@ def _person(traits: dict[str, Any], *, where: str) -> dict[str, Any]:
             company_values[key] = value
     values["company"] = company_values
     return values
+
+
+def custom_traits(traits: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The person's traits that are not lead fields, as `lead.traits`: the first MAX_TRAITS
+    with a usable name and a text, number or boolean value. What the lead could not hold (an
+    object, a list, a null, a text over MAX_TRAIT_CHARS, an odd name) is left out rather than
+    costing the touch."""
+    kept: dict[str, Any] = {}
+    for key, value in traits.items():
+        if len(kept) == MAX_TRAITS:
+            break
+        if key in _MAPPED_TRAITS or not TRAIT_KEY.match(key):
+            continue
+        if isinstance(value, str):
+            if value.strip() and len(value) <= MAX_TRAIT_CHARS:
+                kept[key] = value
+        elif isinstance(value, bool | float) or (isinstance(value, int) and value in _INT64):
+            kept[key] = value
+    return kept or None
+
+
+def consent_of(context: Mapping[str, Any]) -> dict[str, bool] | None:
+    """The person's consent per category from Segment's Consent Management
+    (`context.consent.categoryPreferences`, e.g. {"Advertising": true}): the boolean entries
+    with a usable name, at most MAX_CONSENT_PURPOSES; None when it says nothing."""
+    consent = _obj(context.get("consent"), "context.consent")
+    preferences = _obj(consent.get("categoryPreferences"), "context.consent.categoryPreferences")
+    usable = [
+        (name, granted)
+        for name, granted in preferences.items()
+        if isinstance(granted, bool) and isinstance(name, str) and CONSENT_PURPOSE.match(name)
+    ]
+    return dict(usable[:MAX_CONSENT_PURPOSES]) or None
 
 
 def _company(traits: dict[str, Any], *, where: str) -> dict[str, Any]:
@@ -151,6 +198,8 @@ def segment_envelope(
         (traits, "traits") if kind == "identify" else (context_traits, "context.traits")
     )
     lead_values = _person(person_traits, where=where)
+    lead_values["traits"] = custom_traits(person_traits)
+    lead_values["consent"] = consent_of(context)
     email = person_traits.get("email") or context_traits.get("email") or properties.get("email")
     lead_values["email"] = email
     email_field = next(
@@ -228,20 +277,27 @@ def parse_segment(
     received_at: datetime,
     max_event_bytes: int | None = None,
 ) -> Parsed:
-    """A Segment request (one message, or `{"batch": [...]}`) as envelopes and rejections."""
-    if isinstance(payload, dict) and ("batch" in payload or payload.get("type") == "batch"):
-        messages = payload.get("batch")
-        if not isinstance(messages, list) or not messages:
-            raise PayloadError("batch", "must be a non-empty array of messages")
-        if len(messages) > max_events:
-            raise PayloadError(
-                "batch", f"holds {len(messages)} messages; at most {max_events}", too_large=True
-            )
+    """A Segment request as envelopes and rejections: one message, a Tracking API batch
+    (`{"batch": [...]}`), or the JSON array of messages a Webhooks (Actions) destination
+    posts when it batches."""
+    defaults: dict[str, Any] | None = None
+    messages: Any
+    field = "body"
+    if isinstance(payload, list):
+        messages = payload
+    elif isinstance(payload, dict) and ("batch" in payload or payload.get("type") == "batch"):
+        messages, field = payload.get("batch"), "batch"
         defaults = {"context": payload.get("context")}
     elif isinstance(payload, dict):
-        messages, defaults = [payload], None
+        messages = [payload]
     else:
-        raise PayloadError("body", "must be a Segment message or batch object")
+        raise PayloadError("body", "must be a Segment message, a batch object or an array")
+    if not isinstance(messages, list) or not messages:
+        raise PayloadError(field, "must be a non-empty array of messages")
+    if len(messages) > max_events:
+        raise PayloadError(
+            field, f"holds {len(messages)} messages; at most {max_events}", too_large=True
+        )
     return parse_each(
         messages,
         lambda m: segment_envelope(

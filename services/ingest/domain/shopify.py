@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from services.ingest.domain.parsing import (
     FieldError,
+    Ignored,
     build_lead,
     envelope,
     parse_time,
     to_float,
     to_int,
 )
-from shared.events import TouchEnvelope
+from shared.events import ERASURE_REQUESTED, TouchEnvelope
 
 SOURCE = "shopify"
 TOPICS = {
@@ -25,6 +27,28 @@ TOPICS = {
     "orders/paid": "order_completed",
     "customers/create": "identify",
 }
+# Shopify's mandatory privacy webhooks: a customer's erasure, a shop's erasure (48 h after it
+# uninstalls), a customer's request for their data (answered with GET /v1/leads/{id}/export).
+PRIVACY_TOPICS = {
+    "customers/redact": ERASURE_REQUESTED,
+    "shop/redact": ERASURE_REQUESTED,
+    "customers/data_request": "data_requested",
+}
+SHOP_HEADER = "X-Shopify-Shop-Domain"
+_HOST = re.compile(
+    r"^(?=.{1,255}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+
+
+def shop_domain(header: str | None) -> str | None:
+    """The shop a webhook comes from (`X-Shopify-Shop-Domain`, e.g. `acme.myshopify.com`),
+    lower-cased; None when the header is absent; FieldError naming it when it is no host name."""
+    if header is None or not header.strip():
+        return None
+    shop = header.strip().lower()
+    if not _HOST.match(shop):
+        raise FieldError(SHOP_HEADER, "is not a shop domain such as acme.myshopify.com")
+    return shop
 
 
 def _money_currency(line: dict[str, Any]) -> str | None:
@@ -106,16 +130,31 @@ def _anonymous_id(topic: str, payload: dict[str, Any]) -> str | None:
     return f"shopify-checkout:{token}" if token else None
 
 
+def check_topic(topic: str) -> None:
+    """Ignored when leadflow takes nothing from the topic (Shopify deletes a subscription whose
+    deliveries keep failing, so it is answered, not refused)."""
+    if topic not in TOPICS and topic not in PRIVACY_TOPICS:
+        taken = ", ".join([*TOPICS, *PRIVACY_TOPICS])
+        raise Ignored("X-Shopify-Topic", f"topic {topic!r} is not taken; taken: {taken}")
+
+
 def shopify_envelope(
-    *, topic: str, payload: Any, event_id: str, received_at: datetime
+    *,
+    topic: str,
+    payload: Any,
+    event_id: str,
+    received_at: datetime,
+    shop: str | None = None,
 ) -> TouchEnvelope:
-    """One Shopify webhook as a touch envelope; FieldError naming Shopify's field otherwise."""
-    if topic not in TOPICS:
-        raise FieldError(
-            "X-Shopify-Topic", f"unsupported topic {topic!r}; supported: {', '.join(TOPICS)}"
-        )
+    """One Shopify webhook (from `shop`, when known) as a touch envelope; FieldError naming
+    Shopify's field otherwise, Ignored for a topic leadflow does not take."""
+    check_topic(topic)
     if not isinstance(payload, dict):
         raise FieldError("body", "must be a JSON object")
+    if topic in PRIVACY_TOPICS:
+        return _privacy_envelope(
+            topic=topic, payload=payload, event_id=event_id, received_at=received_at, shop=shop
+        )
     customer = payload if topic == "customers/create" else payload.get("customer") or {}
     if not isinstance(customer, dict):
         raise FieldError("customer", "must be an object")
@@ -138,6 +177,8 @@ def shopify_envelope(
     lead = build_lead(lead_values, rename={"email": "email", "user_id": "customer.id"})
 
     properties: dict[str, Any] = {"shopify_topic": topic}
+    if shop:
+        properties["shop_domain"] = shop
     if topic != "customers/create":
         properties["cart"] = _cart(topic, payload, _items(payload))
     if topic.startswith("orders/"):
@@ -156,4 +197,46 @@ def shopify_envelope(
         source=SOURCE,
         lead=lead,
         properties=properties,
+    )
+
+
+def _privacy_envelope(
+    *, topic: str, payload: dict[str, Any], event_id: str, received_at: datetime, shop: str | None
+) -> TouchEnvelope:
+    """A privacy webhook as the touch scoring acts on: an erasure request naming the customer
+    (or, for `shop/redact`, the shop), or a data request on the customer's timeline."""
+    shop = shop or shop_domain(
+        payload.get("shop_domain") if isinstance(payload.get("shop_domain"), str) else None
+    )
+    properties: dict[str, Any] = {"request": topic, "shopify_topic": topic, "shop_domain": shop}
+    if topic == "shop/redact":
+        if not shop:
+            raise FieldError("shop_domain", "shop/redact names the shop to erase")
+        lead_values: dict[str, Any] = {"anonymous_id": f"shopify-shop:{shop}"}
+    else:
+        customer = payload.get("customer")
+        if not isinstance(customer, dict):
+            raise FieldError("customer", "must be an object")
+        customer_id = customer.get("id")
+        lead_values = {
+            "email": customer.get("email"),
+            "user_id": f"shopify:customer:{customer_id}" if customer_id else None,
+        }
+        if not (lead_values["email"] or lead_values["user_id"]):
+            raise FieldError("customer", "names no email and no id")
+        if topic == "customers/data_request":
+            request = payload.get("data_request")
+            properties["data_request_id"] = request.get("id") if isinstance(request, dict) else None
+        else:
+            properties["orders_to_redact"] = payload.get("orders_to_redact") or []
+    lead = build_lead(lead_values, rename={"email": "customer.email", "user_id": "customer.id"})
+    return envelope(
+        event_id=f"shopify:{event_id}",
+        type=PRIVACY_TOPICS[topic],
+        occurred_at=received_at,
+        received_at=received_at,
+        source=SOURCE,
+        lead=lead,
+        properties=properties,
+        privacy_request=True,
     )

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Mapping
 from enum import Enum
 
 
@@ -47,6 +48,16 @@ def shopify_hmac(body: bytes, header: str | None, *, secret: str) -> Verdict:
         return Verdict.MISSING
     expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
     return Verdict.OK if hmac.compare_digest(expected, header.strip().encode()) else Verdict.BAD
+
+
+def shopify_secret(
+    shop: str | None, *, shops: Mapping[str, str], default: str | None
+) -> str | None:
+    """The secret a shop's webhooks are signed with: the shop's own where it has one, else the
+    secret for every shop (`default`); None when neither applies (an unknown shop)."""
+    if shop is not None and shop in shops:
+        return shops[shop]
+    return default
 
 
 def hubspot_v3(

@@ -254,6 +254,11 @@ class PlaybooksConfig(_Strict):
     stage_regression_alert: AlertConfig = AlertConfig()
     # At most one marketing email per lead per this long, so playbooks cannot pile up.
     marketing_cap_s: Delay = 57600
+    # Consent (the lead's newest statement per purpose): a marketing email is cancelled when
+    # the lead refused any of these purposes; with `require_consent`, also unless it granted
+    # one of them (opt-in, as GDPR/CASL deployments need).
+    consent_purposes: tuple[str, ...] = ("marketing", "email", "email_marketing")
+    require_consent: bool = False
 
 
 class RoutingConfig(_Strict):

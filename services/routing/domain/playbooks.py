@@ -7,7 +7,7 @@ lead change), so planning the same change twice schedules nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +63,8 @@ class LeadState:
     owner_team: str | None
     owner_member: str | None
     unsubscribed: bool = False
+    # The lead's consent per purpose (its newest statement of each); empty: none stated.
+    consent: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -338,6 +340,16 @@ def plan_change(
     return plan
 
 
+def consent_refusal(consent: Mapping[str, bool], *, config: PlaybooksConfig) -> str | None:
+    """Why the lead's consent forbids marketing email, or None when it allows it."""
+    refused = sorted(p for p in config.consent_purposes if consent.get(p) is False)
+    if refused:
+        return f"no consent: {refused[0]} refused"
+    if config.require_consent and not any(consent.get(p) for p in config.consent_purposes):
+        return f"no consent: none of {', '.join(config.consent_purposes)} granted"
+    return None
+
+
 def check_due(
     *,
     action: Action,
@@ -355,6 +367,8 @@ def check_due(
             return Verdict("cancel", "the lead has no email address")
         if marketing and lead.unsubscribed:
             return Verdict("cancel", "unsubscribed")
+        if marketing and (refusal := consent_refusal(lead.consent, config=config)):
+            return Verdict("cancel", refusal)
     if action.playbook in (ABANDONED_CART, CART_REMINDER):
         order = _ordered(action, orders)
         if order is not None:

@@ -10,10 +10,18 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
 UNSUBSCRIBE_SIGNATURE_CHARS = 32
+# A subscription's secret: `whsec_` and the base64 of this many random bytes.
+SUBSCRIPTION_SECRET_BYTES = 32
+# After a rotation the previous secret keeps signing this long (unless the rotation says).
+ROTATION_GRACE = timedelta(hours=24)
 
 
 def _key(secret: str) -> bytes:
@@ -65,14 +73,60 @@ def verify(
     return matched
 
 
-def webhook_headers(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The Standard Webhooks request headers for one delivery attempt."""
+def webhook_headers(
+    *,
+    secret: str,
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    also_signed_by: Sequence[str] = (),
+) -> dict[str, str]:
+    """The Standard Webhooks request headers for one delivery attempt; with `also_signed_by`
+    (secrets in their grace period after a rotation), one space-separated `v1,` signature
+    per secret, so a receiver still holding an older secret verifies too."""
+    signatures = [
+        sign(secret=key, msg_id=msg_id, timestamp=timestamp, body=body)
+        for key in (secret, *also_signed_by)
+    ]
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body),
+        "webhook-signature": " ".join(signatures),
         "content-type": "application/json",
     }
+
+
+def new_secret() -> str:
+    """A new subscription secret: `whsec_` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SUBSCRIPTION_SECRET_BYTES)).decode()
+
+
+@dataclass(frozen=True)
+class RetiredSecret:
+    """A subscription's previous secret, still signing until `expires_at`."""
+
+    secret: str
+    expires_at: datetime
+
+
+def signing_secrets(
+    *, current: str, retired: Sequence[RetiredSecret], now: datetime
+) -> tuple[str, list[str]]:
+    """The secrets that sign a delivery now: the current one, and the retired ones whose
+    grace period has not ended (newest first)."""
+    live = sorted((r for r in retired if r.expires_at > now), key=lambda r: r.expires_at)
+    return current, [r.secret for r in reversed(live)]
+
+
+def rotate(
+    *, current: str, retired: Sequence[RetiredSecret], now: datetime, grace: timedelta
+) -> tuple[str, list[RetiredSecret]]:
+    """A new secret, and the retired ones after the rotation: the current one keeps signing
+    for `grace` (not at all for a zero grace), expired ones are dropped."""
+    kept = [r for r in retired if r.expires_at > now]
+    if grace > timedelta(0):
+        kept.append(RetiredSecret(current, now + grace))
+    return new_secret(), kept
 
 
 def _unsubscribe_signature(*, secret: str, lead_id: str) -> str:

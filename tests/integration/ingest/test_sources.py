@@ -193,7 +193,7 @@ async def test_shopify_bad_or_missing_hmac_is_401(ingest, tamper):
     assert response.status_code == 401
 
 
-async def test_shopify_unsupported_topic_is_422_naming_the_header(ingest):
+async def test_shopify_unsupported_topic_is_answered_200_and_ignored(ingest, settings):
     body = b'{"id": 1}'
     async with ingest() as (client, _rt):
         response = await client.post(
@@ -201,8 +201,9 @@ async def test_shopify_unsupported_topic_is_422_naming_the_header(ingest):
             content=body,
             headers=shopify_headers(body, "products/create", "e"),
         )
-    assert response.status_code == 422
-    assert response.json()["error"]["details"][0]["field"] == "X-Shopify-Topic"
+    assert response.status_code == 200
+    assert [i["field"] for i in response.json()["ignored"]] == ["X-Shopify-Topic"]
+    assert read_topic(settings, topic=settings.topic_touch_events, settle_s=0.5) == []
 
 
 # --- HubSpot ---------------------------------------------------------------------------------
@@ -261,7 +262,8 @@ async def test_hubspot_mixed_delivery_accepts_what_it_handles_and_names_the_rest
         )
     assert response.status_code == 202
     assert response.json()["accepted"] == 2
-    assert [(r["index"], r["field"]) for r in response.json()["rejected"]] == [
+    assert response.json()["rejected"] == []
+    assert [(r["index"], r["field"]) for r in response.json()["ignored"]] == [
         (2, "subscriptionType")
     ]
 

@@ -91,14 +91,15 @@ def test_hubspot_form_conversion_becomes_form_submit_and_other_properties_crm_ch
     assert "form" not in count.properties
 
 
-def test_hubspot_mixed_batch_rejects_unhandled_subscription_by_index() -> None:
+def test_hubspot_mixed_batch_ignores_an_unhandled_subscription_by_index() -> None:
     parsed = _parse(_load("mixed_batch"))
     assert [e.type for e in parsed.accepted] == ["crm_contact_created", "identify"]
     assert parsed.accepted[1].lead.email == "jon.park@acme.example"
-    (rejection,) = parsed.rejected
-    assert rejection.index == 2
-    assert rejection.field == "subscriptionType"
-    assert "company.creation" in rejection.error
+    assert parsed.rejected == []
+    (ignored,) = parsed.ignored
+    assert ignored.index == 2
+    assert ignored.field == "subscriptionType"
+    assert "company.creation" in ignored.error
 
 
 def test_hubspot_invalid_email_value_is_rejected_naming_property_value() -> None:
@@ -150,3 +151,53 @@ def test_hubspot_delivery_over_max_events_is_too_large() -> None:
     with pytest.raises(PayloadError) as exc:
         _parse(_load("contact_property_change"), max_events=4)
     assert exc.value.too_large is True
+
+
+# --- generic object.* subscriptions -------------------------------------------------------------
+
+
+def test_hubspot_object_creation_of_a_contact_becomes_crm_contact_created() -> None:
+    parsed = _parse(_load("object_creation"))
+    (env,) = parsed.accepted
+    assert env.type == "crm_contact_created"
+    assert env.lead.user_id == CONTACT
+    assert env.properties["hubspot_subscription"] == "object.creation"
+    assert env.event_id == "hubspot:48151623:4187720031"
+
+
+def test_hubspot_object_creation_of_a_company_is_ignored_naming_the_object_type() -> None:
+    parsed = _parse(_load("object_creation"))
+    assert parsed.rejected == []
+    (ignored,) = parsed.ignored
+    assert (ignored.index, ignored.field) == (1, "objectTypeId")
+    assert "0-2" in ignored.error
+
+
+def test_hubspot_object_property_change_maps_contact_properties_like_the_legacy_one() -> None:
+    parsed = _parse(_load("object_property_change"))
+    assert [e.type for e in parsed.accepted] == ["identify", "identify"]
+    assert parsed.accepted[0].lead.email == "maria.lopez@globex.example"
+    assert parsed.accepted[1].lead.job_title == "VP, Operations"
+    assert {e.lead.user_id for e in parsed.accepted} == {CONTACT}
+    assert [(i.index, i.field) for i in parsed.ignored] == [(2, "objectTypeId")]
+
+
+def test_hubspot_object_event_without_object_type_is_rejected_naming_it() -> None:
+    event = _change("firstname", "Maria") | {"subscriptionType": "object.propertyChange"}
+    with pytest.raises(FieldError) as exc:
+        hubspot_envelope(event, received_at=RECEIVED)
+    assert exc.value.field == "objectTypeId"
+
+
+@pytest.mark.parametrize("kind", ["company.creation", "deal.creation", "object.merge"])
+def test_hubspot_unhandled_subscription_types_are_ignored_not_rejected(kind: str) -> None:
+    parsed = _parse([_change("firstname", "Maria") | {"subscriptionType": kind}])
+    assert parsed.accepted == [] and parsed.rejected == []
+    assert [(i.index, i.field) for i in parsed.ignored] == [(0, "subscriptionType")]
+
+
+def test_hubspot_event_without_subscription_type_is_rejected() -> None:
+    event = _change("firstname", "Maria")
+    del event["subscriptionType"]
+    parsed = _parse([event])
+    assert [(r.index, r.field) for r in parsed.rejected] == [(0, "subscriptionType")]

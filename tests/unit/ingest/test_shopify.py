@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.ingest.domain.parsing import FieldError
-from services.ingest.domain.shopify import shopify_envelope
+from services.ingest.domain.parsing import FieldError, Ignored
+from services.ingest.domain.shopify import shop_domain, shopify_envelope
 from shared.events import TouchEnvelope
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "shopify"
@@ -148,11 +148,12 @@ def test_shopify_event_id_is_prefixed_given_id() -> None:
     assert _map("orders/create", event_id="b54557e4-bdd9").event_id == "shopify:b54557e4-bdd9"
 
 
-def test_shopify_unsupported_topic_names_the_topic_header() -> None:
-    with pytest.raises(FieldError) as exc:
-        _map("products/create", payload={"id": 1})
+@pytest.mark.parametrize("topic", ["products/create", "orders/cancelled", "app/uninstalled"])
+def test_shopify_unsupported_topic_is_ignored_naming_the_topic_header(topic: str) -> None:
+    with pytest.raises(Ignored) as exc:
+        _map(topic, payload={"id": 1})
     assert exc.value.field == "X-Shopify-Topic"
-    assert "products/create" in exc.value.error
+    assert topic in exc.value.reason
 
 
 def test_shopify_non_object_body_is_rejected() -> None:
@@ -181,3 +182,42 @@ def test_shopify_non_numeric_total_is_rejected_naming_total_price() -> None:
     with pytest.raises(FieldError) as exc:
         _map("orders/create", payload)
     assert exc.value.field == "total_price"
+
+
+# --- shops ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("acme-eu.myshopify.com", "acme-eu.myshopify.com"),
+        ("  Acme-EU.MyShopify.com ", "acme-eu.myshopify.com"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_shop_domain_is_the_lower_cased_header(header: str | None, expected: str | None) -> None:
+    assert shop_domain(header) == expected
+
+
+@pytest.mark.parametrize("header", ["acme", "acme .myshopify.com", "-acme.myshopify.com", "a/b.c"])
+def test_shop_domain_that_is_no_host_name_names_the_header(header: str) -> None:
+    with pytest.raises(FieldError) as exc:
+        shop_domain(header)
+    assert exc.value.field == "X-Shopify-Shop-Domain"
+
+
+def test_the_shop_goes_on_the_touch() -> None:
+    env = shopify_envelope(
+        topic="orders/create",
+        payload=_load("orders/create"),
+        event_id="wh-9",
+        received_at=RECEIVED,
+        shop="acme-eu.myshopify.com",
+    )
+    assert env.properties["shop_domain"] == "acme-eu.myshopify.com"
+    assert env.source == "shopify"  # routing's per-source delays keep working
+
+
+def test_a_touch_without_a_known_shop_has_no_shop_domain() -> None:
+    assert "shop_domain" not in _map("carts/create").properties

@@ -17,6 +17,7 @@ from services.ingest.domain.signatures import (
     segment_basic_auth,
     segment_signature,
     shopify_hmac,
+    shopify_secret,
 )
 
 BODY = b'[{"eventId":1,"subscriptionType":"contact.creation"}]'
@@ -180,3 +181,21 @@ def test_hubspot_v3_future_timestamp_beyond_window_is_stale() -> None:
 
 def test_hubspot_v3_non_numeric_timestamp_is_bad() -> None:
     assert _hubspot(timestamp="yesterday", signature="sig") is Verdict.BAD
+
+
+SHOPS = {"acme-eu.myshopify.com": "eu-secret", "acme-us.myshopify.com": "us-secret"}
+
+
+@pytest.mark.parametrize("default", [None, "any-shop-secret"])
+def test_a_listed_shop_is_checked_with_its_own_secret_only(default: str | None) -> None:
+    assert shopify_secret("acme-eu.myshopify.com", shops=SHOPS, default=default) == "eu-secret"
+
+
+def test_an_unlisted_shop_falls_back_to_the_secret_for_every_shop() -> None:
+    assert shopify_secret("other.myshopify.com", shops=SHOPS, default="all") == "all"
+    assert shopify_secret(None, shops=SHOPS, default="all") == "all"
+
+
+def test_an_unlisted_shop_has_no_secret_without_one_for_every_shop() -> None:
+    assert shopify_secret("other.myshopify.com", shops=SHOPS, default=None) is None
+    assert shopify_secret(None, shops=SHOPS, default=None) is None

@@ -1,16 +1,23 @@
-"""Standard Webhooks signatures and signed unsubscribe tokens."""
+"""Standard Webhooks signatures, subscription secrets and their rotation, and signed
+unsubscribe tokens."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.routing.domain.webhooks import (
+    ROTATION_GRACE,
+    RetiredSecret,
     lead_of_unsubscribe_token,
+    new_secret,
+    rotate,
     sign,
+    signing_secrets,
     unsubscribe_token,
     verify,
     webhook_headers,
@@ -167,3 +174,78 @@ def test_unsubscribe_token_made_with_another_secret_is_rejected() -> None:
 @pytest.mark.parametrize("token", ["", "lead-1", ".signature", "lead-1."])
 def test_malformed_unsubscribe_token_is_rejected(token: str) -> None:
     assert lead_of_unsubscribe_token(secret=UNSUBSCRIBE_SECRET, token=token) is None
+
+
+# --- subscription secrets and their rotation --------------------------------------------------
+
+ROTATED_AT = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def test_a_new_secret_is_whsec_and_32_random_bytes_in_base64() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) == 32
+    assert new_secret() != secret
+
+
+def test_headers_signed_by_several_secrets_carry_one_v1_signature_per_secret() -> None:
+    other = new_secret()
+    headers = webhook_headers(
+        secret=SECRET, msg_id=MSG_ID, timestamp=NOW, body=BODY, also_signed_by=[other]
+    )
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == _expected(KEY, MSG_ID, NOW, BODY)
+    assert second == sign(secret=other, msg_id=MSG_ID, timestamp=NOW, body=BODY)
+
+
+def _receiver_accepts(
+    secret: str, *, current: str, retired: list[RetiredSecret], at: datetime
+) -> bool:
+    """What a receiver holding `secret` says of a delivery signed at `at`."""
+    key, also = signing_secrets(current=current, retired=retired, now=at)
+    headers = webhook_headers(
+        secret=key, msg_id=MSG_ID, timestamp=NOW, body=BODY, also_signed_by=also
+    )
+    return verify(
+        secret=secret,
+        msg_id=MSG_ID,
+        timestamp=NOW,
+        body=BODY,
+        header=headers["webhook-signature"],
+        now=NOW,
+    )
+
+
+def test_after_a_rotation_the_old_secret_verifies_during_the_grace_period_only() -> None:
+    old = new_secret()
+    new, retired = rotate(current=old, retired=[], now=ROTATED_AT, grace=ROTATION_GRACE)
+    assert new != old
+    assert timedelta(hours=24) == ROTATION_GRACE
+    during = ROTATED_AT + timedelta(hours=23, minutes=59)
+    after = ROTATED_AT + timedelta(hours=24)
+    assert _receiver_accepts(old, current=new, retired=retired, at=during)
+    assert _receiver_accepts(new, current=new, retired=retired, at=during)
+    assert not _receiver_accepts(old, current=new, retired=retired, at=after)
+    assert _receiver_accepts(new, current=new, retired=retired, at=after)
+
+
+def test_a_rotation_without_grace_stops_the_old_secret_at_once() -> None:
+    old = new_secret()
+    new, retired = rotate(current=old, retired=[], now=ROTATED_AT, grace=timedelta(0))
+    assert retired == []
+    assert not _receiver_accepts(old, current=new, retired=retired, at=ROTATED_AT)
+
+
+def test_a_second_rotation_keeps_both_older_secrets_until_each_expires_and_drops_expired() -> None:
+    first = new_secret()
+    second, retired = rotate(current=first, retired=[], now=ROTATED_AT, grace=ROTATION_GRACE)
+    later = ROTATED_AT + timedelta(hours=1)
+    third, retired = rotate(current=second, retired=retired, now=later, grace=ROTATION_GRACE)
+    assert [r.secret for r in retired] == [first, second]
+    key, also = signing_secrets(current=third, retired=retired, now=later)
+    assert (key, also) == (third, [second, first])  # the newest first
+    fourth, retired = rotate(
+        current=third, retired=retired, now=ROTATED_AT + timedelta(hours=24), grace=ROTATION_GRACE
+    )
+    assert [r.secret for r in retired] == [second, third]
+    assert fourth not in (first, second, third)

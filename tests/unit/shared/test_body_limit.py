@@ -67,3 +67,26 @@ async def test_a_body_within_the_deadline_passes_whole() -> None:
     )
     got = await _run(receive, reads=2, timeout_s=1.0)
     assert b"".join(m["body"] for m in got) == b"{}"
+
+
+async def _status(path: str, size: int) -> int:
+    """The status the middleware answers a body of `size` declared bytes on `path` with (200:
+    it let the request through)."""
+    sent: list[dict[str, Any]] = []
+
+    async def app(_scope: Any, _receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {**SCOPE, "path": path, "headers": [(b"content-length", str(size).encode())]}
+    limit = BodyLimitMiddleware(app, max_bytes=1_000, path_max_bytes={"/v1/sources/segment": 5_000})
+    await limit(scope, _receiver(), send)
+    return int(sent[0]["status"])
+
+
+async def test_a_path_with_its_own_limit_takes_more_than_the_others() -> None:
+    assert await _status("/v1/sources/segment", 4_000) == 200
+    assert await _status("/v1/sources/segment", 5_001) == 413
+    assert await _status("/v1/events/batch", 4_000) == 413

@@ -247,3 +247,69 @@ def test_an_unknown_cart_delay_preset_names_the_variable(monkeypatch: pytest.Mon
     monkeypatch.setenv("LEADFLOW_ABANDONED_CART_DELAY", "mailchimp")
     with pytest.raises(ValidationError, match="abandoned_cart_delay"):
         Settings()
+
+
+# --- vendor sources: Segment batches and Shopify shops -------------------------------------------
+
+
+def test_segment_takes_a_full_webhooks_actions_batch_by_default() -> None:
+    settings = Settings()
+    assert settings.segment_batch_max_events == 4_000
+    assert settings.segment_max_body_bytes > settings.max_body_bytes
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"Acme-EU.myshopify.com": "eu-secret-1", "acme-us.myshopify.com": "us-secret-2"}',
+        "acme-eu.myshopify.com=eu-secret-1, Acme-US.myshopify.com=us-secret-2",
+    ],
+)
+def test_shop_secrets_are_read_from_json_or_pairs(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LEADFLOW_SHOPIFY_WEBHOOK_SECRETS", value)
+    shops = Settings().shopify_webhook_secrets
+    assert {k: v.get_secret_value() for k, v in shops.items()} == {
+        "acme-eu.myshopify.com": "eu-secret-1",
+        "acme-us.myshopify.com": "us-secret-2",
+    }
+
+
+def test_an_empty_shop_secrets_variable_is_no_shop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_SHOPIFY_WEBHOOK_SECRETS", "")
+    assert Settings().shopify_webhook_secrets == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ('{"acme": "s3cr3t-value"}', "'acme' is not a shop domain"),
+        ('{"acme.myshopify.com": " "}', "secret of 'acme.myshopify.com' is empty"),
+        ("acme.myshopify.com", "shop=secret pairs"),
+        ('{"acme.myshopify.com": ', "is not a JSON object"),
+    ],
+)
+def test_bad_shop_secrets_are_refused_at_start_without_the_secret(
+    monkeypatch: pytest.MonkeyPatch, value: str, named: str
+) -> None:
+    monkeypatch.setenv("LEADFLOW_SHOPIFY_WEBHOOK_SECRETS", value)
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    assert "shopify_webhook_secrets" in str(exc.value)
+    assert named in str(exc.value)
+    assert "s3cr3t-value" not in str(exc.value)
+
+
+def test_a_placeholder_shop_secret_is_a_weak_secret_naming_the_shop() -> None:
+    settings = Settings(
+        secret_key="a-long-random-secret-key-for-tests",
+        shopify_webhook_secrets={
+            "acme.myshopify.com": "changeme",
+            "b.myshopify.com": "9f8e7d6c5b4a",
+        },
+    )
+    assert settings.weak_secrets() == [
+        "LEADFLOW_SHOPIFY_WEBHOOK_SECRETS: the secret of acme.myshopify.com is a well-known "
+        "placeholder"
+    ]

@@ -320,3 +320,41 @@ def test_lead_change_from_bytes_raises_without_a_lead() -> None:
             b'{"event_id": "c", "lead_id": "l", "cause_event_id": "e",'
             b' "occurred_at": "2026-11-01T00:00:00Z"}'
         )
+
+
+# --- lead.traits ---------------------------------------------------------------------------------
+
+
+def test_lead_traits_keep_texts_numbers_and_booleans() -> None:
+    traits = {"plan": "enterprise", "logins": 14, "trial_active": True, "Seats Requested": 2.5}
+    event = _event(lead={"email": "ana@acme.example", "traits": traits})
+    assert event.lead.traits == traits
+
+
+def test_empty_lead_traits_are_none() -> None:
+    assert _event(lead={"email": "ana@acme.example", "traits": {}}).lead.traits is None
+
+
+@pytest.mark.parametrize(
+    ("traits", "message"),
+    [
+        ({"plan": {"tier": "pro"}}, "plan: must be a text, a number or a boolean"),
+        ({"plan": None}, "plan: must be a text, a number or a boolean"),
+        ({"a:b": "x"}, "'a:b' is not a trait name"),
+        ({"plan": "x" * 501}, "plan: at most 500 characters"),
+        ({f"t{i}": i for i in range(51)}, "holds 51 traits; at most 50"),
+    ],
+)
+def test_lead_traits_a_lead_cannot_hold_are_refused_naming_the_trait(
+    traits: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError) as exc:
+        _event(lead={"email": "ana@acme.example", "traits": traits})
+    assert _error_locs(exc) == [("lead", "traits")]
+    assert message in str(exc.value)
+
+
+def test_lead_traits_travel_in_the_envelope() -> None:
+    event = _event(lead={"email": "ana@acme.example", "traits": {"plan": "pro", "logins": 3}})
+    env = TouchEnvelope.from_native(event, received_at=RECEIVED)
+    assert TouchEnvelope.from_bytes(env.to_bytes()).lead.traits == {"plan": "pro", "logins": 3}

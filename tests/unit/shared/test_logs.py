@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
+from shared.config import Settings
 from shared.logs import (
     CONTEXT_FIELDS,
     JsonFormatter,
@@ -20,6 +22,7 @@ from shared.logs import (
     configure_logging,
     hash_email,
     redact,
+    resolve_format,
 )
 
 EMAIL = "Ann.Smith+promo@Example.co.uk"
@@ -263,3 +266,61 @@ def test_an_email_after_an_ellipsis_hashes_as_the_address_itself() -> None:
     assert redact("input_value={'ty...Ana@Acme.example'}") == (
         f"input_value={{'ty...{hash_email('ana@acme.example')}'}}"
     )
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, as stderr does in an interactive shell."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_auto_writes_readable_text_to_a_terminal() -> None:
+    stream = _Terminal()
+    configure_logging(level="INFO", fmt="auto", stream=stream)
+    logging.getLogger("leadflow.test").warning("hello %s", EMAIL)
+    line = stream.getvalue().strip()
+    assert re.fullmatch(rf"\S+ \S+ WARNING leadflow\.test hello {hash_email(EMAIL)}", line)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_auto_writes_json_lines_when_the_stream_is_not_a_terminal() -> None:
+    stream = io.StringIO()
+    configure_logging(level="INFO", fmt="auto", stream=stream)
+    logging.getLogger("leadflow.test").warning("hello")
+    assert orjson.loads(stream.getvalue())["message"] == "hello"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "terminal", "chosen"),
+    [
+        ("auto", True, "text"),
+        ("auto", False, "json"),
+        ("json", True, "json"),  # an explicit setting wins over the terminal
+        ("text", False, "text"),
+    ],
+)
+def test_explicit_format_wins_and_auto_follows_the_terminal(
+    fmt: str, terminal: bool, chosen: str
+) -> None:
+    stream = _Terminal() if terminal else io.StringIO()
+    assert resolve_format(fmt, stream=stream) == chosen
+
+
+def test_auto_on_a_closed_stream_is_json() -> None:
+    stream = io.StringIO()
+    stream.close()
+    assert resolve_format("auto", stream=stream) == "json"
+
+
+def test_log_format_setting_defaults_to_auto_and_accepts_any_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LEADFLOW_LOG_FORMAT", raising=False)
+    assert Settings().log_format == "auto"
+    monkeypatch.setenv("LEADFLOW_LOG_FORMAT", " Text ")
+    assert Settings().log_format == "text"
+    monkeypatch.setenv("LEADFLOW_LOG_FORMAT", "xml")
+    with pytest.raises(ValidationError):
+        Settings()
