@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.routing.batch import handle_changes
 from services.routing.delivery import Delivery, DeliveryOutages, deliver_due
-from services.routing.privacy import erase_lead
+from services.routing.privacy import follow_tombstone
 from services.routing.queue import hand_out_queued
 from services.routing.service import config_for
 from shared import outbox
@@ -47,13 +47,17 @@ def build_consumer(
         # A record with no value is a tombstone: scoring erased that lead (see
         # services/scoring/privacy.py); erase what routing holds of it too, after the batch's
         # changes (an erasure is the last word on a lead).
-        erased = [r.key.decode() for r in records if not r.value and r.key]
+        erased = [
+            (r.key.decode(), (r.header("event_id") or f"tombstone:{r.where}".encode()).decode())
+            for r in records
+            if not r.value and r.key
+        ]
         changes = [parse(r) for r in records if r.value]
         now = utcnow()
         with transaction(sessions) as session:
             handle_changes(session, changes=changes, config=config, now=now)
-            for lead_id in erased:
-                erase_lead(session, lead_id=lead_id)
+            for lead_id, erasure_id in erased:
+                follow_tombstone(session, lead_id=lead_id, erasure_id=erasure_id, now=now)
 
     return ConsumerLoop(
         settings=settings,

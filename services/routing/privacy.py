@@ -1,14 +1,17 @@
 """Routing's part of erasing a person: everything it holds about a lead (assignments, actions
 with their payloads, sales feedback, the suppression, webhook delivery attempts), to export or
-to delete."""
+to delete; and following an erasure's tombstone, which CRM subscriptions hear of as
+`lead.erased`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from services.routing.domain import lead_events as le
 from services.routing.repository import (
     actions,
     assignments,
@@ -16,6 +19,8 @@ from services.routing.repository import (
     suppressions,
     webhook_attempts,
 )
+from services.routing.service import store_action
+from services.routing.webhooks import planning_subscriptions
 
 _TABLES = (assignments, actions, lead_feedback, suppressions, webhook_attempts)
 
@@ -38,3 +43,18 @@ def erase_lead(session: Session, *, lead_id: str) -> dict[str, int]:
         table.name: session.execute(delete(table).where(table.c.lead_id == lead_id)).rowcount
         for table in _TABLES
     }
+
+
+def follow_tombstone(session: Session, *, lead_id: str, erasure_id: str, now: datetime) -> int:
+    """Erase what routing holds of an erased lead (whatever was still in flight), then plan a
+    `lead.erased` delivery to each subscription that wants it; returns how many."""
+    erase_lead(session, lead_id=lead_id)
+    planned = le.deliveries(
+        [le.erased(lead_id=lead_id, erasure_id=erasure_id, at=now)],
+        subscriptions=planning_subscriptions(session),
+        source_id=erasure_id,
+        now=now,
+    )
+    for action in planned:
+        store_action(session, lead_id=lead_id, action=action, team=None, member=None, now=now)
+    return len(planned)

@@ -92,7 +92,15 @@ class MergedData(EventData):
     merged_from: str
 
 
-def _event_model(event_type: str, data: type[EventData]) -> type[BaseModel]:
+class ErasedData(BaseModel):
+    """`lead.erased`: the person was erased in leadflow; erase your copy too. Nothing personal
+    is sent: the lead id (as earlier events carried it) and the erasure's id."""
+
+    lead_id: str
+    erasure_id: str
+
+
+def _event_model(event_type: str, data: type[BaseModel]) -> type[BaseModel]:
     """The body of one event type: `{"type", "timestamp", "data"}` (Standard Webhooks)."""
     name = "".join(p.title() for p in event_type.replace(".", "_").split("_")) + "Event"
     return type(
@@ -109,7 +117,7 @@ def _event_model(event_type: str, data: type[EventData]) -> type[BaseModel]:
     )
 
 
-EVENTS: dict[str, tuple[type[EventData], str]] = {
+EVENTS: dict[str, tuple[type[BaseModel], str]] = {
     le.CREATED: (EventData, "A lead was created (its first touch was scored)."),
     le.QUALIFIED: (QualifiedData, "A lead reached mql or sql from a lower qualification."),
     le.STAGE_CHANGED: (StageChangedData, "A lead's funnel or journey stage moved."),
@@ -118,6 +126,7 @@ EVENTS: dict[str, tuple[type[EventData], str]] = {
         "Routing gave a lead a new owner (a team change, a queue hand-out, an SLA reassign).",
     ),
     le.MERGED: (MergedData, "Another lead was merged into this one."),
+    le.ERASED: (ErasedData, "A person was erased (a privacy request): erase your copy too."),
 }
 HEADERS_DOC = (
     " Sent as a signed POST (Standard Webhooks): `webhook-id` (the same on every attempt of "

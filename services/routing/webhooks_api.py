@@ -24,7 +24,12 @@ from shared.schemas import KEYED, STORABLE_TEXT, WITH_BODY, error_responses
 router = APIRouter(tags=["webhooks"])
 
 EventType = Literal[
-    "lead.created", "lead.qualified", "lead.stage_changed", "lead.owner_assigned", "lead.merged"
+    "lead.created",
+    "lead.qualified",
+    "lead.stage_changed",
+    "lead.owner_assigned",
+    "lead.merged",
+    "lead.erased",
 ]
 WebhookId = Annotated[str, Path(max_length=36, pattern=STORABLE_TEXT)]
 MAX_GRACE_S = 7 * 86_400

@@ -22,7 +22,8 @@ QUALIFIED = "lead.qualified"
 STAGE_CHANGED = "lead.stage_changed"
 OWNER_ASSIGNED = "lead.owner_assigned"
 MERGED = "lead.merged"
-EVENT_TYPES: tuple[str, ...] = (CREATED, QUALIFIED, STAGE_CHANGED, OWNER_ASSIGNED, MERGED)
+ERASED = "lead.erased"
+EVENT_TYPES: tuple[str, ...] = (CREATED, QUALIFIED, STAGE_CHANGED, OWNER_ASSIGNED, MERGED, ERASED)
 # What a qualification move must reach to be `lead.qualified`.
 QUALIFIED_LEVELS = frozenset({"mql", "sql"})
 # The kind of the action that delivers one event to one subscription.
@@ -159,6 +160,12 @@ def owner_assigned(
             "rule": rule,
         },
     )
+
+
+def erased(*, lead_id: str, erasure_id: str, at: datetime) -> LeadEvent:
+    """`lead.erased`: the person was erased (a privacy request), so the receiver should erase
+    its copy; it carries the lead id and the erasure's, nothing personal."""
+    return LeadEvent(ERASED, at, {"lead_id": lead_id, "erasure_id": erasure_id})
 
 
 def message_id(*, subscription_id: str, event_type: str, source_id: str) -> str:

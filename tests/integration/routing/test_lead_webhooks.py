@@ -260,3 +260,23 @@ async def test_a_lead_change_handled_again_plans_each_delivery_once(pipeline):
         again = (await client.get("/v1/actions", params={"kind": "lead_webhook"})).json()
         assert sorted(a["id"] for a in again["items"]) == sorted(a["id"] for a in first)
         assert sorted(a["playbook"] for a in first) == sorted(SQL_EVENTS)
+
+
+async def test_an_erased_lead_reaches_the_crm_as_lead_erased_with_nothing_personal(pipeline, crm):
+    crm.start()
+    async with pipeline() as (client, _rt):
+        sub = await subscribe(client, crm.url, event_types=["lead.created", "lead.erased"])
+        await client.post("/v1/events", json=SQL_TOUCH)
+        await wait_until(lambda: len(crm.got) >= 1, timeout_s=20)
+        [created] = crm.events()
+        lead_id = created["data"]["lead"]["id"]
+
+        erased = await client.delete(f"/v1/leads/{lead_id}")
+        assert erased.status_code == 200, erased.text
+        await wait_until(lambda: len(crm.got) >= 2, timeout_s=20)
+        await asyncio.sleep(1.0)  # nothing more comes
+        [_, gone] = crm.events()
+        assert gone["type"] == "lead.erased"
+        assert gone["data"] == {"lead_id": lead_id, "erasure_id": f"erase:{erased.json()['id']}"}
+        assert "ada@corp.example" not in crm.got[1][1].decode()
+        assert all(crm.verified_with(sub["secret"]))

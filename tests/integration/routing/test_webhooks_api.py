@@ -20,6 +20,7 @@ ALL = [
     "lead.stage_changed",
     "lead.owner_assigned",
     "lead.merged",
+    "lead.erased",
 ]
 SQL_TOUCH = {
     "type": "demo_requested",
