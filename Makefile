@@ -28,6 +28,7 @@ format: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.stream
+	$(BIN)/python -m bench.imports
 	@if [ -n "$$LEADFLOW_BENCH_DATABASE_URL" ]; then \
 	  $(BIN)/python -m bench.latency && $(BIN)/python -m bench.burst; \
 	else echo "bench.latency and bench.burst skipped: they need PostgreSQL (LEADFLOW_BENCH_DATABASE_URL)"; fi

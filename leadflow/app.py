@@ -40,7 +40,10 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=resources.settings.max_body_bytes,
         read_timeout_s=resources.settings.body_read_timeout_s,
-        path_max_bytes={"/v1/sources/segment": resources.settings.segment_max_body_bytes},
+        path_max_bytes={
+            "/v1/sources/segment": resources.settings.segment_max_body_bytes,
+            "/v1/imports": resources.settings.import_max_bytes,
+        },
     )
     app.include_router(health.router)
     app.include_router(ops_router)

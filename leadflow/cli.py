@@ -19,6 +19,7 @@ from leadflow.admin import cmd_backtest, cmd_db, cmd_followups, keys_app
 from leadflow.clicommon import CliError
 from leadflow.commands.dlq import dlq_app
 from leadflow.commands.doctor import cmd_doctor
+from leadflow.commands.imports import cmd_import
 from leadflow.commands.leads import leads_app
 from leadflow.commands.serve import check_secrets as _check_secrets
 from leadflow.commands.serve import run_service, run_up
@@ -114,6 +115,7 @@ app.add_typer(leads_app, name="leads")
 app.command("teams")(cmd_teams)
 app.command("actions")(cmd_actions)
 app.command("doctor")(cmd_doctor)
+app.command("import")(cmd_import)
 
 
 def parse_command(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:

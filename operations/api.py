@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from operations import followups as followup_check
 from operations import repository as repo
 from operations import service
+from operations.schemas import DlqPage, Followups, Overview, ReplayReport, Streams
 from shared import metrics
 from shared.auth import OpsReader, OpsWriter
 from shared.events import utcnow
@@ -57,6 +58,7 @@ def prometheus_metrics(resources: ResourcesDep) -> Response:
 
 @router.get(
     "/v1/ops/streams",
+    response_model=Streams,
     summary="Offsets, lag, rates and DLQ depth per topic and partition",
     responses=error_responses(*KEYED),
 )
@@ -70,6 +72,7 @@ def streams(_: OpsReader, resources: ResourcesDep, session: SessionDep) -> dict[
 
 @router.get(
     "/v1/ops/overview",
+    response_model=Overview,
     summary="What the /ops dashboard draws",
     responses=error_responses(*KEYED),
 )
@@ -80,6 +83,7 @@ def overview(_: OpsReader, resources: ResourcesDep, session: SessionDep) -> dict
 
 @router.get(
     "/v1/ops/dlq",
+    response_model=DlqPage,
     summary="Parked messages with their error and origin",
     responses=error_responses(*KEYED, 422),
 )
@@ -127,6 +131,7 @@ class ReplayRequest(BaseModel):
 
 @router.post(
     "/v1/ops/dlq/replay",
+    response_model=ReplayReport,
     summary="Re-publish parked messages to their topic, once",
     responses=error_responses(*KEYED, *WITH_BODY),
 )
@@ -152,6 +157,7 @@ def replay_dlq(body: ReplayRequest, _: OpsWriter, resources: ResourcesDep) -> di
 
 @router.get(
     "/v1/ops/followups",
+    response_model=Followups,
     summary="Leads that acted and got no next step, and which touch types nothing answers",
     responses=error_responses(*KEYED, 422),
 )

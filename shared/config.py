@@ -255,6 +255,8 @@ class Settings(BaseSettings):
     # max_body_bytes (4,000 events of ~1.5 KB, as analytics.js sends them, are ~6 MB).
     segment_batch_max_events: int = Field(4_000, ge=1, le=100_000)
     segment_max_body_bytes: int = Field(12_000_000, ge=1_000, le=100_000_000)
+    # `POST /v1/imports`: the largest file upload (streamed to a temporary file, not memory).
+    import_max_bytes: int = Field(1_000_000_000, ge=1_000, le=50_000_000_000)
     # The secret for every shop, and each shop's own (JSON object, shop domain -> secret): a
     # shop listed is checked with its own secret only.
     shopify_webhook_secret: SecretStr | None = None

@@ -15,8 +15,10 @@ from services.scoring.domain.accounts import CommitteeFunction, Involvement
 from shared.auth import LeadsReader, LeadsWriter
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
+from shared.pages import Page
 from shared.schemas import KEYED, STORABLE_TEXT, WITH_BODY, error_responses
 from views.accounts import account_view
+from views.schemas import Account
 
 # Path parameters matched against stored text.
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
@@ -36,6 +38,7 @@ class MemberOverride(BaseModel):
 
 @router.get(
     "/v1/accounts",
+    response_model=Page[Account],
     summary="Accounts, a page at a time",
     responses=error_responses(*KEYED, 400, 422),
 )
@@ -60,6 +63,7 @@ def list_accounts(
 
 @router.get(
     "/v1/accounts/{domain}",
+    response_model=Account,
     summary="An account and its buying committee",
     responses=error_responses(*KEYED, 404, 422),
 )
@@ -73,6 +77,7 @@ def get_account(domain: Domain, session: SessionDep, _principal: LeadsReader) ->
 
 @router.patch(
     "/v1/accounts/{domain}/members/{lead_id}",
+    response_model=Account,
     summary="Override a member's involvement or function",
     responses=error_responses(*KEYED, *WITH_BODY, 404),
 )

@@ -15,6 +15,7 @@ from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
 from shared.schemas import KEYED, STORABLE_TEXT, error_responses
 from views import accounts_api, leads_api, trace
+from views.schemas import Trace
 
 trace_router = APIRouter(tags=["leads"])
 
@@ -23,6 +24,7 @@ LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
 
 @trace_router.get(
     "/v1/leads/{lead_id}/trace",
+    response_model=Trace,
     summary="Which rules matched the lead, and why not",
     responses=error_responses(*KEYED, 404, 422),
 )

@@ -21,6 +21,7 @@ from shared.auth import LeadsReader
 from shared.domain import FunnelStage, JourneyStage, Qualification
 from shared.events import normalize_email, utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
+from shared.pages import Page
 from shared.schemas import (
     KEYED,
     STORABLE_TEXT,
@@ -31,6 +32,7 @@ from shared.schemas import (
 from views import funnel as funnel_view
 from views import leads as leads_view
 from views import timeline as timeline_view
+from views.schemas import LEAD_EXAMPLE, Funnel, Lead, TimelineEntry
 
 router = APIRouter(tags=["leads"])
 
@@ -38,48 +40,9 @@ router = APIRouter(tags=["leads"])
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
 
 
-LEAD_EXAMPLE: dict[str, Any] = {
-    "id": "4f1c2a9e-7d1b-4a57-9c3e-1f0d2b6a8e11",
-    "email": "ana@acme.example",
-    "anonymous_ids": ["c-81f2"],
-    "user_ids": [],
-    "first_name": "Ana",
-    "last_name": "Ruiz",
-    "job_title": "VP Operations",
-    "account": {"domain": "acme.example", "name": "Acme", "role": "driver", "function": "user"},
-    "score": 72,
-    "qualification": "sql",
-    "qualification_reason": "sql: 3 of 4 BANT dimensions met (budget, authority, need)",
-    "funnel_stage": "intent",
-    "journey_stage": "requirements_building",
-    "bant": {
-        "budget": {
-            "score": 80,
-            "met": True,
-            "evidence": [
-                {
-                    "event_id": "evt-1",
-                    "type": "form_submit",
-                    "at": "2026-11-20T10:00:00+00:00",
-                    "rule": "declared_budget",
-                    "points": 40,
-                }
-            ],
-        },
-        "authority": {"score": 75, "met": True, "evidence": []},
-        "need": {"score": 60, "met": True, "evidence": []},
-        "timing": {"score": 20, "met": False, "evidence": []},
-    },
-    "model_version": "b2b-saas-2026.11",
-    "traits": {"plan": "enterprise", "logins": 12},
-    "owner": {"team": "sales", "member": "ana@seller.example"},
-    "created_at": "2026-11-18T09:00:00+00:00",
-    "updated_at": "2026-11-22T10:15:00+00:00",
-}
-
-
-def _example(example: Any) -> dict[int | str, dict[str, Any]]:
-    return {200: {"content": {"application/json": {"example": example}}}}
+def _example(example: Any, model: Any = None) -> dict[int | str, dict[str, Any]]:
+    documented: dict[str, Any] = {"content": {"application/json": {"example": example}}}
+    return {200: documented | ({"model": model} if model is not None else {})}
 
 
 SortParam = Literal["id", "score", "-score", "updated_at", "-updated_at"]
@@ -220,6 +183,7 @@ def _decode_page(cursor: str, sort: str) -> tuple[Any, str]:
 
 @router.get(
     "/v1/leads",
+    response_model=Page[Lead],
     summary="List and filter leads",
     responses=_example({"items": [LEAD_EXAMPLE], "next_cursor": "WyJpZCIsImwxIiwibDEiXQ"})
     | error_responses(*KEYED, 400, 422),
@@ -248,6 +212,7 @@ def list_leads(
 
 @router.get(
     "/v1/leads/lookup",
+    response_model=Lead,
     summary="The lead with an email address",
     responses=_example(LEAD_EXAMPLE) | error_responses(*KEYED, 404, 422),
 )
@@ -351,7 +316,7 @@ def export_leads(
 @router.get(
     "/v1/leads/{lead_id}",
     summary="One lead with BANT, stages and owner",
-    responses=_example(LEAD_EXAMPLE)
+    responses=_example(LEAD_EXAMPLE, Lead)
     | {304: {"description": "Not modified: If-None-Match names the lead's current ETag"}}
     | error_responses(*KEYED, 404, 422),
 )
@@ -383,6 +348,7 @@ def _decode_position(cursor: str) -> tuple[str, int, str]:
 
 @router.get(
     "/v1/leads/{lead_id}/timeline",
+    response_model=Page[TimelineEntry],
     summary="Everything that happened to a lead",
     responses=error_responses(*KEYED, 400, 404, 422),
 )
@@ -417,6 +383,7 @@ def _before(moment: datetime, span: timedelta) -> datetime:
 
 @router.get(
     "/v1/funnel",
+    response_model=Funnel,
     summary="Funnel and journey analytics",
     responses=_example(
         {

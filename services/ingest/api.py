@@ -27,6 +27,7 @@ from services.ingest.domain.parsing import (
 )
 from services.ingest.domain.segment import parse_segment
 from services.ingest.domain.shopify import TOPICS, check_topic, shop_domain, shopify_envelope
+from services.ingest.imports_api import router as imports_router
 from services.ingest.schemas import (
     COMMON_ERRORS,
     IGNORED_ANSWER,
@@ -487,3 +488,6 @@ async def post_hubspot(request: Request, resources: ResourcesDep) -> AcceptedOut
         return _ignored_answer("hubspot", parsed.ignored)
     answer = await _publish_parsed(resources, parsed, prefix="events")
     return SourceAcceptedOut(**answer.model_dump(), ignored=_ignored_out(parsed.ignored))
+
+
+router.include_router(imports_router)  # POST /v1/imports and its status

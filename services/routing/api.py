@@ -11,13 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from services.routing import service
+from services.routing.cursors import decode_position, encode_position
 from services.routing.domain.actions import ActionStatus
 from services.routing.domain.webhooks import lead_of_unsubscribe_token
+from services.routing.paging import split_page
+from services.routing.schemas import Action, FeedbackRecorded, QueueItem, Team, Teams
 from services.routing.webhooks_api import router as webhooks_router
 from shared.auth import LeadsReader, LeadsWriter
 from shared.config import Settings
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
+from shared.pages import Page
 from shared.schemas import KEYED, STORABLE_TEXT, WITH_BODY, UtcDateTime, error_responses
 
 router = APIRouter(tags=["routing"])
@@ -27,10 +31,14 @@ router.include_router(webhooks_router)
 # Path parameters matched against stored text.
 LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
 ActionId = Annotated[str, Path(pattern=STORABLE_TEXT)]
+Cursor = Annotated[
+    str | None, Query(max_length=500, description="`next_cursor` of the previous page")
+]
 
 
 @router.get(
     "/v1/teams",
+    response_model=Teams,
     summary="Teams that own funnel steps, their members, SLAs and load",
     responses=error_responses(*KEYED),
 )
@@ -44,8 +52,9 @@ def list_teams(
 
 @router.get(
     "/v1/teams/{team}/queue",
+    response_model=Page[QueueItem],
     summary="A team's leads, the soonest SLA first",
-    responses=error_responses(*KEYED, 404, 422),
+    responses=error_responses(*KEYED, 400, 404, 422),
 )
 def team_queue(
     team: str,
@@ -53,17 +62,22 @@ def team_queue(
     settings: SettingsDep,
     _principal: LeadsReader,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """The team's current leads ordered by SLA due time; 404 for an unknown team."""
+    """A page of the team's current leads ordered by SLA due time (none last), `{"items":
+    [...], "next_cursor": ...}`; 404 for an unknown team."""
     if team not in service.config_for(settings).teams:
         raise ApiError(404, "not_found", f"no team named {team!r}")
-    return {"items": service.team_queue(session, team=team, limit=limit)}
+    after = decode_position(cursor, listing="queue", id_type=int) if cursor else None
+    items, last = service.team_queue(session, team=team, limit=limit, after=after)
+    return {"items": items, "next_cursor": encode_position("queue", *last) if last else None}
 
 
 @router.get(
     "/v1/teams/{team}/tasks",
+    response_model=Page[Action],
     summary="A team's open tasks, the oldest first",
-    responses=error_responses(*KEYED, 404, 422),
+    responses=error_responses(*KEYED, 400, 404, 422),
 )
 def team_tasks(
     team: str,
@@ -72,13 +86,16 @@ def team_tasks(
     _principal: LeadsReader,
     member: Annotated[str | None, Query(max_length=320, pattern=STORABLE_TEXT)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Tasks of the team (escalations, regression and sales alerts without a webhook, event
-    follow-ups) that are open: due or waiting for someone to close them; `member` narrows to
-    one owner's. Close one with `POST /v1/actions/{id}/cancel`. 404 for an unknown team."""
+    """A page of the team's tasks (escalations, regression and sales alerts without a webhook,
+    event follow-ups) that are open: due or waiting for someone to close them; `member` narrows
+    to one owner's. Close one with `POST /v1/actions/{id}/cancel`. 404 for an unknown team."""
     if team not in service.config_for(settings).teams:
         raise ApiError(404, "not_found", f"no team named {team!r}")
-    return {"items": service.open_tasks(session, team=team, member=member, limit=limit)}
+    after = decode_position(cursor, listing="tasks", id_type=str) if cursor else None
+    items, last = service.open_tasks(session, team=team, member=member, limit=limit, after=after)
+    return {"items": items, "next_cursor": encode_position("tasks", *last) if last else None}
 
 
 class Availability(BaseModel):
@@ -92,6 +109,7 @@ class Availability(BaseModel):
 
 @router.patch(
     "/v1/teams/{team}/members/{member}",
+    response_model=Team,
     summary="Mark a member away or back",
     responses=error_responses(*KEYED, *WITH_BODY, 404),
 )
@@ -139,6 +157,7 @@ class Feedback(BaseModel):
 @router.post(
     "/v1/leads/{lead_id}/feedback",
     status_code=202,
+    response_model=FeedbackRecorded,
     summary="Report back on a lead",
     responses=error_responses(*KEYED, *WITH_BODY, 404),
 )
@@ -174,8 +193,9 @@ def post_feedback(
 
 @router.get(
     "/v1/actions",
+    response_model=Page[Action],
     summary="Follow-up actions: emails, webhooks, tasks, SLA checks, lead webhook deliveries",
-    responses=error_responses(*KEYED, 422),
+    responses=error_responses(*KEYED, 400, 422),
 )
 def list_actions(
     session: SessionDep,
@@ -189,16 +209,26 @@ def list_actions(
         Literal["email", "webhook", "task", "sla", "lead_webhook"] | None, Query()
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Actions matching the filters, the soonest due first."""
+    """A page of the actions matching the filters, the soonest due first, `{"items": [...],
+    "next_cursor": ...}`."""
     from services.routing import repository as repo
 
-    rows = repo.list_actions(session, lead_id=lead_id, status=status, kind=kind, limit=limit)
-    return {"items": [service.action_view(r) for r in rows]}
+    after = decode_position(cursor, listing="actions", id_type=str) if cursor else None
+    fetched = repo.list_actions(
+        session, lead_id=lead_id, status=status, kind=kind, limit=limit + 1, after=after
+    )
+    rows, last = split_page(fetched, limit=limit, key="due_at")
+    return {
+        "items": [service.action_view(r) for r in rows],
+        "next_cursor": encode_position("actions", *last) if last else None,
+    }
 
 
 @router.post(
     "/v1/actions/{action_id}/cancel",
+    response_model=Action,
     summary="Cancel a scheduled action",
     responses=error_responses(*KEYED, 404, 409, 422),
 )

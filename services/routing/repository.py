@@ -24,7 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.routing import paging
 from services.routing.domain.actions import IN_FLIGHT, ActionStatus
+from services.routing.paging import Position
 
 # Registers the outbound webhook tables with routing's others (migrations, test clean-up).
 from services.routing.webhook_tables import webhook_attempts, webhook_subscriptions  # noqa: F401
@@ -231,18 +233,19 @@ def sla_breach_counts(session: Session) -> dict[str, int]:
     return {team: count for team, count in rows}
 
 
-def team_queue(session: Session, *, team: str, limit: int) -> list[Row]:
-    """A team's current leads, the soonest SLA first (no SLA last)."""
-    return list(
-        session.execute(
-            select(assignments)
-            .where(assignments.c.current, assignments.c.team == team)
-            .order_by(
-                assignments.c.sla_due_at.is_(None), assignments.c.sla_due_at, assignments.c.id
-            )
-            .limit(limit)
-        )
+def team_queue(
+    session: Session, *, team: str, limit: int, after: Position | None = None
+) -> list[Row]:
+    """A team's current leads, the soonest SLA first (no SLA last), after `after`."""
+    query = (
+        select(assignments)
+        .where(assignments.c.current, assignments.c.team == team)
+        .order_by(assignments.c.sla_due_at.is_(None), assignments.c.sla_due_at, assignments.c.id)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(paging.after(assignments.c.sla_due_at, assignments.c.id, after))
+    return list(session.execute(query))
 
 
 def get_assignment(session: Session, *, assignment_id: int) -> Row | None:
@@ -363,9 +366,12 @@ def list_actions(
     status: str | None,
     kind: str | None,
     limit: int,
+    after: Position | None = None,
 ) -> list[Row]:
-    """Actions matching the filters, the soonest due first."""
+    """Actions matching the filters, the soonest due first, after `after`."""
     query = select(actions).order_by(actions.c.due_at, actions.c.id).limit(limit)
+    if after is not None:
+        query = query.where(paging.after(actions.c.due_at, actions.c.id, after))
     if lead_id is not None:
         query = query.where(actions.c.lead_id == lead_id)
     if status is not None:
@@ -375,8 +381,11 @@ def list_actions(
     return list(session.execute(query))
 
 
-def open_tasks(session: Session, *, team: str, member: str | None, limit: int) -> list[Row]:
-    """The team's tasks not closed yet (scheduled, being notified, open), the oldest first."""
+def open_tasks(
+    session: Session, *, team: str, member: str | None, limit: int, after: Position | None = None
+) -> list[Row]:
+    """The team's tasks not closed yet (scheduled, being notified, open), the oldest first,
+    after `after`."""
     query = (
         select(actions)
         .where(
@@ -389,6 +398,8 @@ def open_tasks(session: Session, *, team: str, member: str | None, limit: int) -
     )
     if member is not None:
         query = query.where(actions.c.member == member)
+    if after is not None:
+        query = query.where(paging.after(actions.c.created_at, actions.c.id, after))
     return list(session.execute(query))
 
 

@@ -28,6 +28,7 @@ from services.routing.domain.rules import (
     route,
     sla_seconds,
 )
+from services.routing.paging import Position, split_page
 from services.scoring import public as scoring
 from shared import outbox
 from shared.config import Settings, read_toml_setting
@@ -339,11 +340,15 @@ def list_teams(session: Session, *, config: RoutingConfig, now: datetime) -> lis
     return result
 
 
-def team_queue(session: Session, *, team: str, limit: int) -> list[dict[str, Any]]:
-    """The team's current leads, the soonest SLA first."""
-    rows = repo.team_queue(session, team=team, limit=limit)
+def team_queue(
+    session: Session, *, team: str, limit: int, after: Position | None = None
+) -> tuple[list[dict[str, Any]], Position | None]:
+    """A page of the team's current leads, the soonest SLA first, after `after`; and the
+    position it ends at (None on the last page)."""
+    fetched = repo.team_queue(session, team=team, limit=limit + 1, after=after)
+    rows, last = split_page(fetched, limit=limit, key="sla_due_at")
     leads = {r.lead_id: scoring.get_lead(session, lead_id=r.lead_id) for r in rows}
-    return [
+    items = [
         {
             "lead_id": r.lead_id,
             "email": leads[r.lead_id].email if leads.get(r.lead_id) else None,
@@ -357,6 +362,7 @@ def team_queue(session: Session, *, team: str, limit: int) -> list[dict[str, Any
         }
         for r in rows
     ]
+    return items, last
 
 
 def set_availability(
@@ -415,10 +421,13 @@ def sla_breaches_by_stage(session: Session, *, lead_ids: Sequence[str]) -> dict[
 
 
 def open_tasks(
-    session: Session, *, team: str, member: str | None, limit: int
-) -> list[dict[str, Any]]:
-    """The team's tasks not closed yet (scheduled or open), the oldest first."""
-    return [action_view(r) for r in repo.open_tasks(session, team=team, member=member, limit=limit)]
+    session: Session, *, team: str, member: str | None, limit: int, after: Position | None = None
+) -> tuple[list[dict[str, Any]], Position | None]:
+    """A page of the team's tasks not closed yet (scheduled or open), the oldest first, after
+    `after`; and the position it ends at (None on the last page)."""
+    fetched = repo.open_tasks(session, team=team, member=member, limit=limit + 1, after=after)
+    rows, last = split_page(fetched, limit=limit, key="created_at")
+    return [action_view(r) for r in rows], last
 
 
 def cancel_action(session: Session, *, action_id: str, now: datetime) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 
 from services.scoring import service
 from services.scoring.privacy_api import router as privacy_router
+from services.scoring.schemas import Explanation
 from shared.auth import LeadsReader
 from shared.events import utcnow
 from shared.http import ApiError, SessionDep, SettingsDep
@@ -23,6 +24,7 @@ LeadId = Annotated[str, Path(pattern=STORABLE_TEXT)]
 
 @router.get(
     "/v1/leads/{lead_id}/explain",
+    response_model=Explanation,
     summary="Why the lead has its score and stages",
     responses=error_responses(*KEYED, 404, 422),
 )

@@ -11,12 +11,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.scoring.cursors import bad_cursor, decode_cursor, encode_cursor
 from services.scoring.privacy_repository import consents_of
 from services.scoring.repository import get_lead, identities_of, leads, touches, touches_of_types
 from shared.db import among
 
 __all__ = [
+    "bad_cursor",
     "consents_of",
+    "decode_cursor",
+    "encode_cursor",
     "get_lead",
     "identities_of",
     "latest_touches",

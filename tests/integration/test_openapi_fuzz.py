@@ -25,11 +25,13 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,9 +57,11 @@ from schemathesis.schemas import APIOperation, BaseSchema
 
 from leadflow.runtime import Runtime
 from services.ingest.domain.shopify import TOPICS as SHOPIFY_TOPICS
+from services.ingest.imports import start_import
 from services.routing.domain.webhooks import unsubscribe_token
 from shared.auth import SCOPES, require
 from shared.config import Settings
+from shared.events import utcnow
 from tests.conftest import Broker, make_key, session_timeout_ms, unique_settings
 
 pytestmark = pytest.mark.integration
@@ -318,7 +322,8 @@ def request(
 def seed(runtime: Runtime, key: str) -> dict[str, str]:
     """Post a few touches, wait until they are scored and routed, and return the path values
     of real resources: a lead, its account, its team and member, an action, an unsubscribe
-    token, a webhook subscription (to a port nobody serves: its deliveries wait, logged)."""
+    token, a webhook subscription (to a port nobody serves: its deliveries wait, logged), an
+    import job (recorded, never run)."""
     assert runtime.app is not None
     company = {"name": "Acme", "domain": "acme.example", "employees": 250}
     events = [
@@ -344,6 +349,19 @@ def seed(runtime: Runtime, key: str) -> dict[str, str]:
         assert time.monotonic() < deadline, f"seeded leads never routed: {leads}"
         time.sleep(0.2)
     teams = request(app, "GET", "/v1/teams", key=key).json()["items"]
+    assert runtime.resources is not None
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "fuzz.csv").write_text("email\nfuzz@acme.example\n")
+        import_id = start_import(
+            sessions=runtime.resources.sessions,
+            path=Path(folder) / "fuzz.csv",
+            file_name="fuzz.csv",
+            fmt="csv",
+            preset="native",
+            mapping={},
+            dry_run=True,
+            now=utcnow(),
+        )
     lead = leads[0]
     team = next(t for t in teams if t["team"] == lead["owner"]["team"])
     secret = runtime.settings.secret_key.get_secret_value()
@@ -355,6 +373,7 @@ def seed(runtime: Runtime, key: str) -> dict[str, str]:
         "action_id": actions[0]["id"],
         "token": unsubscribe_token(secret=secret, lead_id=leads[1]["id"]),
         "webhook_id": made.json()["id"],
+        "import_id": import_id,
     }
 
 
