@@ -114,7 +114,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         seed(running)
         yield running
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=15)
+        process.wait(timeout=60)
         assert process.returncode in (0, 130), "".join(output.lines[-30:])
     finally:
         if process.poll() is None:
