@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from operations.api import router as ops_router
 from services.ingest.api import METRIC_SOURCES
@@ -16,10 +18,17 @@ from services.scoring.api import router as scoring_router
 from shared import health
 from shared.http import BodyLimitMiddleware, Resources, install_error_handlers
 from shared.metrics import RequestCounter
+from shared.schemas import finish_openapi
 from views.api import router as views_router
 from views.pages.routes import router as pages_router
 
 ROUTERS = {"ingest": ingest_router, "scoring": scoring_router, "routing": routing_router}
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's OpenAPI id: its route function's name (`list_leads`), stable while the
+    function keeps it; unique across the app (tests/unit/leadflow/test_openapi.py)."""
+    return route.name
 
 
 def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
@@ -29,10 +38,22 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
         version="0.1.0",
         description="Event-driven lead processing: touches in, BANT-qualified, staged and "
         "routed leads out.",
+        generate_unique_id_function=operation_id,
+        webhooks=APIRouter(generate_unique_id_function=operation_id),
     )
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish_openapi(
+                build_openapi(), error_format=resources.settings.error_format
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.resources = resources
     app.state.services = tuple(services)  # what the pages' `/` shows as running
-    install_error_handlers(app)
+    install_error_handlers(app, error_format=resources.settings.error_format)
     if "ingest" in services:
         # Innermost of ours: inside the body limit and the request counter.
         app.add_middleware(NativeEventFastPath, resources=resources)
@@ -44,6 +65,7 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
             "/v1/sources/segment": resources.settings.segment_max_body_bytes,
             "/v1/imports": resources.settings.import_max_bytes,
         },
+        error_format=resources.settings.error_format,
     )
     app.include_router(health.router)
     app.include_router(ops_router)

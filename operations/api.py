@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse
 from kafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,14 +46,14 @@ def _broker_down(exc: Exception) -> ApiError:
 @router.get(
     "/metrics",
     summary="Prometheus metrics (text exposition format)",
-    response_class=PlainTextResponse,
+    response_class=metrics.PrometheusText,
 )
 def prometheus_metrics(resources: ResourcesDep) -> Response:
     """Counters, histograms and scrape-time gauges of this process, for Prometheus."""
     body = metrics.render(
         local=resources.metrics, multiproc_dir=resources.settings.prometheus_multiproc_dir
     )
-    return Response(body, media_type=metrics.CONTENT_TYPE_LATEST)
+    return metrics.PrometheusText(body)
 
 
 @router.get(

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import JSON, Column, String, Table, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
@@ -248,13 +249,28 @@ async def authorize(request: Request, resources: Resources, *, scope: str) -> Pr
     return principal
 
 
+# The OpenAPI's security scheme, so /docs' "Authorize" sends the key. It checks nothing and
+# refuses nothing (auto_error=False): `authorize` reads the header itself, as it does on
+# ingest's fast path, which runs outside FastAPI.
+API_KEY_SCHEME = HTTPBearer(
+    scheme_name="ApiKey",
+    bearerFormat="lf_ API key",
+    description="An API key (`leadflow keys create`), sent as `Authorization: Bearer <key>`. "
+    "Each operation lists the scope its key needs; `admin` holds them all.",
+    auto_error=False,
+)
+
+
 def require(scope: str) -> Any:
-    """A dependency that admits callers whose key holds `scope` (or admin); 401/403 otherwise."""
+    """A dependency that admits callers whose key holds `scope` (or admin); 401/403 otherwise.
+    The OpenAPI lists the route under the `ApiKey` scheme with `scope`."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
     async def dependency(
-        request: Request, resources: Annotated[Resources, Depends(get_resources)]
+        request: Request,
+        resources: Annotated[Resources, Depends(get_resources)],
+        _documented: HTTPAuthorizationCredentials | None = Security(API_KEY_SCHEME, scopes=[scope]),
     ) -> Principal:
         return await authorize(request, resources, scope=scope)
 

@@ -224,6 +224,10 @@ class Settings(BaseSettings):
 
     # Ingest. `auth=off` is for local play only: every endpoint and source is then open.
     auth: Literal["on", "off"] = "on"
+    # Error answers: RFC 9457 problem details (`application/problem+json`), or the body of
+    # releases before it (`{"error": {"code", "message", "details"}}`, `application/json`) for
+    # clients not moved yet. `legacy` goes in the release after this one.
+    error_format: Literal["problem", "legacy"] = "problem"
     # How long a verified API key is trusted without asking the database again (revocation
     # takes effect within this time).
     auth_cache_s: Duration = Field(5.0, ge=0, le=3600)

@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by every service: the common error body, dependency aliases, health."""
+"""HTTP plumbing shared by every service: the error answers, dependency aliases, health."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -79,9 +81,64 @@ class ApiError(Exception):
         self.headers = headers
 
 
+ErrorFormat = Literal["problem", "legacy"]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# A problem's `type` is this followed by its code: an identifier clients may compare, which the
+# README's table of codes documents (RFC 9457 asks clients not to dereference it).
+PROBLEM_TYPE_BASE = "https://leadflow.dev/problems/"
+# Each code's `title`: one short summary per problem type, the same on every occurrence.
+PROBLEM_TITLES = {
+    "bad_request": "Bad request",
+    "invalid_json": "Body is not valid JSON",
+    "bad_cursor": "Cursor not issued by this API",
+    "unauthorized": "Missing or invalid credentials",
+    "forbidden": "API key lacks the scope",
+    "not_found": "Not found",
+    "method_not_allowed": "Method not allowed",
+    "request_timeout": "Body not received in time",
+    "conflict": "Not allowed in the resource's state",
+    "payload_too_large": "Body too large",
+    "unsupported_media_type": "Unsupported body media type",
+    "validation_error": "Invalid request",
+    "rate_limited": "Over the rate limit",
+    "unavailable": "Dependency unavailable",
+    "broker_unavailable": "Broker unavailable",
+    "database_unavailable": "Database unavailable",
+    "internal_error": "Internal error",
+}
+
+
+def problem_body(
+    status: int, code: str, message: str, details: list[Any] | None = None, *, instance: str
+) -> dict[str, Any]:
+    """An RFC 9457 problem: `type` (from the code), `title`, `status`, `detail` (the message),
+    `instance` (the request path), and the extension members `code` and `errors` (per field or
+    dependency, e.g. `{"field", "error"}`)."""
+    return {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": PROBLEM_TITLES.get(code) or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": message,
+        "instance": instance,
+        "code": code,
+        "errors": details or [],
+    }
+
+
 def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
-    """The one error body format: `{"error": {"code", "message", "details"}}`."""
+    """The error body of releases before problem details (LEADFLOW_ERROR_FORMAT=legacy):
+    `{"error": {"code", "message", "details"}}`."""
     return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+# What RFC 3986 lets a path hold unescaped, besides letters, digits and `-._~`.
+_PATH_SAFE = "/:@!$&'()*+,;="
+
+
+def request_path(scope: Any) -> str:
+    """The path of the ASGI `scope`'s request, as a URI reference (a problem's `instance`)."""
+    return quote(scope["path"], safe=_PATH_SAFE)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -133,11 +190,15 @@ _FASTAPI_PARSE_ERROR = "There was an error parsing the body"
 _NOT_A_DOCUMENT = frozenset({"model_attributes_type", "dict_type", "list_type"})
 
 
-def api_error_response(exc: ApiError) -> JSONResponse:
-    """The answer to an ApiError: its status and headers, the common error body."""
-    return JSONResponse(
-        error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers
-    )
+def api_error_response(exc: ApiError, *, scope: Any, error_format: ErrorFormat) -> JSONResponse:
+    """Every error answer, with the ApiError's status and headers: a problem about the request
+    of the ASGI `scope` (`application/problem+json`), or the legacy body (`application/json`)."""
+    if error_format == "legacy":
+        body = error_body(exc.code, exc.message, exc.details)
+        return JSONResponse(body, exc.status, headers=exc.headers)
+    path = request_path(scope)
+    body = problem_body(exc.status, exc.code, exc.message, exc.details, instance=path)
+    return JSONResponse(body, exc.status, headers=exc.headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
 _STATUS_CODES = {
@@ -192,12 +253,15 @@ def dependency_unavailable(exc: BaseException, *, where: str) -> ApiError | None
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Make every error, ours or the framework's, answer with the common body."""
+def install_error_handlers(app: FastAPI, *, error_format: ErrorFormat = "problem") -> None:
+    """Make every error, ours or the framework's, answer in `error_format` (api_error_response)."""
+
+    def answer(request: Request, exc: ApiError) -> JSONResponse:
+        return api_error_response(exc, scope=request.scope, error_format=error_format)
 
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return api_error_response(exc)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -207,32 +271,27 @@ def install_error_handlers(app: FastAPI) -> None:
             tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_A_DOCUMENT
             for e in errors
         ):
-            return api_error_response(unsupported_media_type(content_type))
+            return answer(request, unsupported_media_type(content_type))
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(
-                error_body("invalid_json", "request body is not valid JSON"), status_code=400
-            )
+            return answer(request, ApiError(400, "invalid_json", "request body is not valid JSON"))
         details = validation_details(errors)
         message = "; ".join(f"{d['field']}: {d['error']}" for d in details[:5])
-        return JSONResponse(error_body("validation_error", message, details), status_code=422)
+        return answer(request, ApiError(422, "validation_error", message, details=details))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = str(exc.detail)
         if exc.status_code == 400 and message == _FASTAPI_PARSE_ERROR:
             code, message = "invalid_json", "request body is not valid JSON"
-        return JSONResponse(
-            error_body(code, message),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(exc.headers) if exc.headers else None
+        return answer(request, ApiError(exc.status_code, code, message, headers=headers))
 
     async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
         unavailable = dependency_unavailable(exc, where=f"{request.method} {request.url.path}")
         if unavailable is None:
             return await _unexpected(request, exc)
-        return api_error_response(unavailable)
+        return answer(request, unavailable)
 
     # Registered by class, so Starlette answers them without re-raising (a 500 handler's
     # exception is re-raised to the server, which logs it as a crash).
@@ -242,7 +301,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+        return answer(request, ApiError(500, "internal_error", "internal error"))
 
 
 class BodyLimitMiddleware:
@@ -259,9 +318,11 @@ class BodyLimitMiddleware:
         max_bytes: int,
         read_timeout_s: float = 30.0,
         path_max_bytes: Mapping[str, int] | None = None,
+        error_format: ErrorFormat = "problem",
     ) -> None:
         self.app, self.max_bytes, self.read_timeout_s = app, max_bytes, read_timeout_s
         self.path_max_bytes = dict(path_max_bytes or {})
+        self.error_format: ErrorFormat = error_format
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -278,7 +339,9 @@ class BodyLimitMiddleware:
             if size < 0 or size > max_bytes:
                 status, code = (400, "bad_request") if size < 0 else (413, "payload_too_large")
                 message = "invalid Content-Length header" if size < 0 else too_large
-                response = JSONResponse(error_body(code, message), status_code=status)
+                response = api_error_response(
+                    ApiError(status, code, message), scope=scope, error_format=self.error_format
+                )
                 await response(scope, receive, send)
                 return
         received = 0

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -24,9 +23,21 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
+from starlette.responses import Response
 
-__all__ = ["CONTENT_TYPE_LATEST"]
+# What /metrics answers: the text exposition format 0.0.4, which `generate_latest` writes (names
+# escaped to underscores) and every Prometheus reads. prometheus-client's CONTENT_TYPE_LATEST
+# names 1.0.0, which it sends only to a scraper asking for it.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+
+class PrometheusText(Response):
+    """A /metrics answer, with its media type in the OpenAPI as on the wire."""
+
+    media_type = CONTENT_TYPE
+
 
 # The `_created` series double every counter and histogram and no dashboard here reads them.
 disable_created_metrics()

@@ -80,16 +80,17 @@ class NativeEventFastPath:
         except ValueError:  # not JSON, or not a valid event: FastAPI's own answer
             await self.app(scope, _replay(messages, receive), send)
             return
+        error_format = self.resources.settings.error_format
         try:
             await authorize(Request(scope, receive), self.resources, scope="events:write")
             accepted = await accept_native(self.resources, event)
         except ApiError as exc:
-            response: Response = api_error_response(exc)
+            response: Response = api_error_response(exc, scope=scope, error_format=error_format)
         except Exception as exc:
             unavailable = dependency_unavailable(exc, where=f"POST {PATH}")
             if unavailable is None:
                 raise
-            response = api_error_response(unavailable)
+            response = api_error_response(unavailable, scope=scope, error_format=error_format)
         else:
             response = Response(
                 _ACCEPTED_JSON.dump_json(accepted), status_code=202, media_type="application/json"

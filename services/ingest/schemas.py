@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.http import problem_body
+from shared.schemas import problem_content
+
 
 class Rejected(BaseModel):
     """One event of a request that was not accepted, and why."""
@@ -56,9 +59,12 @@ IGNORED_ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_example(status: int, code: str, message: str, details: list[Any] | None = None):
-    body = {"error": {"code": code, "message": message, "details": details or []}}
-    return {"content": {"application/json": {"example": body}}}
+def error_example(
+    status: int, code: str, message: str, details: list[Any] | None = None
+) -> dict[str, Any]:
+    """An error answer's OpenAPI `content`: the Problem schema, with this example."""
+    example = problem_body(status, code, message, details, instance="/v1/events")
+    return {"content": problem_content(example)}
 
 
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {

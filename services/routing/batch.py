@@ -27,6 +27,7 @@ from services.routing.domain.facts import facts_of
 from services.routing.domain.rules import (
     LeadFacts,
     RoutingDecision,
+    imported_owner,
     pick_member,
     route,
     sla_seconds,
@@ -292,8 +293,11 @@ class _Planner:
         """Round-robin to an available member under capacity (else the team queue), with the
         SLA clock started; the team state moves on in memory."""
         team = self.team(decision.team)
-        member = None
-        if team.members:
+        member = decision.member
+        if member is not None:  # the decision names the owner (an imported lead's CRM owner)
+            loads = self.loads.setdefault(decision.team, {})
+            loads[member] = loads.get(member, 0) + 1
+        elif team.members:
             loads = self.loads[decision.team]
             member = pick_member(
                 members=team.members,
@@ -422,6 +426,16 @@ def write(session: Session, writes: Writes) -> None:
     bulk.update_actions(session, changes=writes.updates)
 
 
+def _imported_owner_of(change: LeadChange, config: RoutingConfig) -> RoutingDecision | None:
+    """For a touch of a CRM import naming the lead's owner there: the decision keeping the lead
+    with that member, when the routing file has them."""
+    touch = change.touch or {}
+    owner = (touch.get("properties") or {}).get("owner")
+    if not str(touch.get("source", "")).endswith("_import") or not isinstance(owner, str):
+        return None
+    return imported_owner(owner, config)
+
+
 def handle_changes(
     session: Session, *, changes: Sequence[LeadChange], config: RoutingConfig, now: datetime
 ) -> list[RoutingDecision | None]:
@@ -444,6 +458,7 @@ def handle_changes(
             decision = decided.get(facts) or decided.setdefault(facts, route(facts, config))
         except TypeError:  # a fact of a type that cannot be a key: routed without the memo
             decision = route(facts, config)
+        decision = _imported_owner_of(change, config) or decision
         results.append(decision)
         todo.append(change)
     if not todo:

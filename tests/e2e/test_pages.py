@@ -288,3 +288,22 @@ def test_a_tab_without_a_key_asks_for_one_and_shows_the_leads_once_given(
         assert log.problems(allowed=(EXPECTED_401,)) == []
     finally:
         context.close()
+
+
+def test_a_refused_key_is_asked_for_again_with_the_apis_reason(
+    browser: Browser, system: System
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    log = PageLog()
+    log.attach(page)
+    try:
+        page.goto(f"{system.base}/leads#key=lf_{'x' * 43}")
+        page.locator("#key-form").wait_for(state="visible", timeout=10_000)
+        # The problem's `detail`, as the API sent it.
+        expect(page.locator("#error")).to_have_text(
+            "The API refused this key (401): unknown or revoked API key"
+        )
+        assert log.problems(allowed=(EXPECTED_401,)) == []
+    finally:
+        context.close()

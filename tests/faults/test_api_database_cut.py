@@ -85,8 +85,9 @@ def test_a_database_cut_under_the_api_answers_503_naming_it_and_recovers_without
     assert statuses[503] > 0
     assert set(statuses) <= {503}, "no 500, and no request that needs the database went through"
     for response in during:
-        body = response.json()["error"]
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
         assert body["code"] in {"unavailable", "database_unavailable"}
-        assert "database" in body["message"] or "idempotency" in body["message"], body
+        assert "database" in body["detail"] or "idempotency" in body["detail"], body
         assert response.headers.get("retry-after")
     assert [r.status_code in ok for r in after] == [True] * 4, [r.text for r in after]

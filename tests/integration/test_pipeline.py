@@ -167,16 +167,17 @@ async def test_anonymous_visitor_is_stitched_to_their_email(
 async def test_event_without_identity_is_refused_naming_the_field(client: httpx.AsyncClient):
     response = await client.post("/v1/events", json={"type": "page_view", "lead": {}})
     assert response.status_code == 422
-    error = response.json()["error"]
+    assert response.headers["content-type"] == "application/problem+json"
+    error = response.json()
     assert error["code"] == "validation_error"
-    assert "lead" in error["message"] and "email or anonymous_id" in error["message"]
-    assert error["details"][0]["field"] == "lead"
+    assert "lead" in error["detail"] and "email or anonymous_id" in error["detail"]
+    assert error["errors"][0]["field"] == "lead"
 
 
 async def test_bad_email_is_refused_naming_lead_email(client: httpx.AsyncClient):
     response = await client.post("/v1/events", json=event("page_view", "not-an-email"))
     assert response.status_code == 422
-    assert response.json()["error"]["details"][0]["field"] == "lead.email"
+    assert response.json()["errors"][0]["field"] == "lead.email"
 
 
 async def test_body_that_is_not_json_is_a_400(client: httpx.AsyncClient):
@@ -184,13 +185,13 @@ async def test_body_that_is_not_json_is_a_400(client: httpx.AsyncClient):
         "/v1/events", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_json"
+    assert response.json()["code"] == "invalid_json"
 
 
-async def test_unknown_lead_is_a_404_with_the_common_error_body(client: httpx.AsyncClient):
+async def test_unknown_lead_is_a_404_problem(client: httpx.AsyncClient):
     response = await client.get("/v1/leads/no-such-lead")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert response.json()["code"] == "not_found"
 
 
 async def test_lead_list_pages_without_skipping_or_repeating(client: httpx.AsyncClient):
@@ -218,7 +219,7 @@ async def test_lead_list_pages_without_skipping_or_repeating(client: httpx.Async
 async def test_bad_cursor_is_a_400_naming_cursor(client: httpx.AsyncClient):
     response = await client.get("/v1/leads", params={"cursor": "%%%"})
     assert response.status_code == 400
-    assert "cursor" in response.json()["error"]["message"]
+    assert "cursor" in response.json()["detail"]
 
 
 async def test_readiness_reports_every_part_ready(client: httpx.AsyncClient):

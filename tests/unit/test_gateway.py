@@ -8,6 +8,7 @@ routes of the apps `leadflow.app.create_app` builds for ingest, scoring and rout
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 
 from leadflow.app import create_app
 from shared.config import Settings
-from shared.http import Resources
+from shared.http import Resources, problem_body
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -340,6 +341,28 @@ def test_the_gateway_answers_healthz_itself_and_keeps_metrics_off_the_public_por
     assert status(server, "/healthz") == "200"
     for path in ("/metrics", "/readyz", "/openapi.json", "/docs", "/nope"):
         assert (destination(server, path), status(server, path)) == (None, "404"), path
+
+
+def test_the_gateways_own_errors_are_problems_as_leadflows() -> None:
+    """What the gateway answers itself (no such path, over its body limit, a service not
+    reachable) is a problem with leadflow's type, title and code, but no `instance`."""
+    server = read_server(GATEWAY_CONF.read_text())
+    named = {loc.pattern: loc for loc in server.locations if loc.pattern.startswith("@")}
+    answers = {"not_found": choose(server, "/nope")}
+    answers |= {"payload_too_large": named["@too_large"], "unavailable": named["@unavailable"]}
+    for code, location in answers.items():
+        assert location is not None
+        default_type = location.directives.first("default_type")
+        assert default_type is not None and default_type.args == ["application/problem+json"]
+        answer = location.directives.first("return")
+        assert answer is not None
+        status, text = answer.args
+        body = json.loads(text)
+        expected = problem_body(int(status), code, body["detail"], instance="")
+        del expected["instance"]
+        assert body == expected
+    retry_after = named["@unavailable"].directives.first("add_header")
+    assert retry_after is not None and retry_after.args == ["Retry-After", "5", "always"]
 
 
 def test_checkers_report_a_missing_route_a_wrong_service_and_a_dead_location() -> None:

@@ -37,10 +37,29 @@ class LeadFacts:
 
 @dataclass(frozen=True)
 class RoutingDecision:
-    """The owning team and the rule that chose it."""
+    """The owning team and the rule that chose it; `member` when the decision names the owner
+    too (a lead imported with its CRM owner), else the team's round robin picks one."""
 
     team: str
     rule: str
+    member: str | None = None
+
+
+IMPORTED_OWNER_RULE = "imported_owner"
+
+
+def imported_owner(owner: str, config: RoutingConfig) -> RoutingDecision | None:
+    """The decision that keeps an imported lead with its owner in the CRM it came from: the
+    first team (in the file's order) with a member whose id or name is `owner` (case and outer
+    spaces aside); None when no member is."""
+    wanted = owner.strip().casefold()
+    if not wanted:
+        return None
+    for name, team in config.teams.items():
+        for member in team.members:
+            if wanted in (member.id.casefold(), (member.name or "").strip().casefold()):
+                return RoutingDecision(team=name, rule=IMPORTED_OWNER_RULE, member=member.id)
+    return None
 
 
 def _listed(values: Iterable[str]) -> str:

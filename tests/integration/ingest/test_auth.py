@@ -22,7 +22,7 @@ async def test_missing_or_malformed_authorization_is_401_naming_the_header(inges
         missing = await client.post("/v1/events", json=EVENT)
         basic = await client.post("/v1/events", json=EVENT, headers={"Authorization": "Basic x"})
     assert missing.status_code == 401 and basic.status_code == 401
-    assert "Authorization" in missing.json()["error"]["message"]
+    assert "Authorization" in missing.json()["detail"]
     assert missing.headers["www-authenticate"] == "Bearer"
 
 
@@ -37,7 +37,7 @@ async def test_key_without_the_scope_is_403_naming_the_scope(ingest):
         reader = make_key(runtime, "leads:read")
         response = await client.post("/v1/events", json=EVENT, headers=bearer(reader))
     assert response.status_code == 403
-    assert "events:write" in response.json()["error"]["message"]
+    assert "events:write" in response.json()["detail"]
 
 
 async def test_scopes_guard_reads_and_writes(runtime, client):

@@ -59,10 +59,11 @@ async def post(client: Any, path: str, body: bytes, key: str, **headers: str) ->
 
 
 def assert_error(response: Any, status: int, *, names: str) -> None:
-    """The response is `status` with the common error body whose message names `names`."""
+    """The response is `status` with a problem whose detail names `names`."""
     assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert names in error["message"], error
+    assert response.headers["content-type"] == "application/problem+json"
+    error = response.json()
+    assert error["status"] == status and names in error["detail"], error
 
 
 # --- nesting ------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ async def test_a_two_megabyte_string_in_any_field_is_refused_naming_that_field(i
             response = await post(client, "/v1/events", body, key)
             assert response.status_code in (413, 422), (path, response.text)
             named = "event" if path.startswith("properties") else path
-            assert named in response.json()["error"]["message"], (path, response.text)
+            assert named in response.json()["detail"], (path, response.text)
 
 
 async def test_an_event_larger_than_the_broker_takes_is_a_413_and_its_batch_neighbours_pass(
@@ -259,7 +260,7 @@ async def test_a_body_not_declared_as_json_is_a_415_naming_the_header(ingest, pa
         response = await post(client, path, body, key, **{"Content-Type": content_type})
         missing = await client.post(path, content=body, headers={"Authorization": f"Bearer {key}"})
     assert_error(response, 415, names="Content-Type must be application/json")
-    assert response.json()["error"]["details"] == [
+    assert response.json()["errors"] == [
         {"field": "Content-Type", "error": "must be application/json"}
     ]
     assert_error(missing, 415, names="it is missing")

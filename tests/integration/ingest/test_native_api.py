@@ -94,9 +94,9 @@ async def test_batch_with_no_valid_event_is_422_naming_each(ingest):
             headers=auth(runtime),
         )
     assert response.status_code == 422
-    details = response.json()["error"]["details"]
+    details = response.json()["errors"]
     assert [(d["index"], d["field"]) for d in details] == [(0, "type"), (1, "lead")]
-    assert "events[0].type" in response.json()["error"]["message"]
+    assert "events[0].type" in response.json()["detail"]
 
 
 async def test_batch_over_the_event_limit_is_413(ingest):
@@ -105,7 +105,7 @@ async def test_batch_over_the_event_limit_is_413(ingest):
             "/v1/events/batch", json=[event() for _ in range(4)], headers=auth(runtime)
         )
     assert response.status_code == 413
-    assert "at most 3" in response.json()["error"]["message"]
+    assert "at most 3" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch", "/v1/sources/segment"])
@@ -115,7 +115,7 @@ async def test_body_over_the_byte_limit_is_413(ingest, path):
         big = event(properties={"blob": "x" * 3_000})
         response = await client.post(path, json=big, headers=auth(runtime))
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "payload_too_large"
+    assert response.json()["code"] == "payload_too_large"
 
 
 async def test_streamed_body_over_the_limit_is_413_without_content_length(ingest):
@@ -141,7 +141,7 @@ async def test_body_that_is_not_json_is_400(ingest, path):
             headers={**auth(runtime), "Content-Type": "application/json"},
         )
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_json"
+    assert response.json()["code"] == "invalid_json"
 
 
 async def test_schema_error_on_one_event_is_422_naming_the_field(ingest):
@@ -150,7 +150,7 @@ async def test_schema_error_on_one_event_is_422_naming_the_field(ingest):
             "/v1/events", json=event(occurred_at="yesterday"), headers=auth(runtime)
         )
     assert response.status_code == 422
-    assert response.json()["error"]["details"][0]["field"] == "occurred_at"
+    assert response.json()["errors"][0]["field"] == "occurred_at"
 
 
 async def test_openapi_documents_every_ingest_path_with_examples(ingest):
@@ -194,7 +194,7 @@ async def test_event_is_refused_with_503_when_the_broker_is_gone(
             response = await client.post("/v1/events/batch", json=batch, headers=headers)
             assert response.status_code == 503
             assert response.headers["retry-after"]
-            assert response.json()["error"]["code"] == "broker_unavailable"
+            assert response.json()["code"] == "broker_unavailable"
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             failing = [c["name"] for c in ready.json()["checks"] if not c["ok"]]
@@ -248,6 +248,6 @@ async def test_text_no_store_can_hold_is_a_422_naming_the_field_not_a_500(ingest
         ]
         fine = await client.post("/v1/events", json=event(), headers=auth(runtime))
     assert [a.status_code for a in answers] == [422, 422]
-    fields = [a.json()["error"]["details"][0]["field"] for a in answers]
+    fields = [a.json()["errors"][0]["field"] for a in answers]
     assert fields == ["properties.t", "event_id"]
     assert fine.status_code == 202, "the idempotency store still answers for everyone else"

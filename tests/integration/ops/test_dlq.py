@@ -279,8 +279,8 @@ async def test_replay_via_api_needs_ops_write_scope(
             "/v1/ops/dlq/replay", json={"ids": [item["id"]]}, headers=as_reader
         )
         assert refused.status_code == 403
-        error = refused.json()["error"]
-        assert error["code"] == "forbidden" and "ops:write" in error["message"]
+        error = refused.json()
+        assert error["code"] == "forbidden" and "ops:write" in error["detail"]
         anonymous = await http.post("/v1/ops/dlq/replay", json={"ids": [item["id"]]})
         assert anonymous.status_code == 401
 
@@ -309,20 +309,20 @@ async def test_replay_via_api_needs_ops_write_scope(
 async def test_unknown_dlq_topic_is_a_422_naming_it(client: httpx.AsyncClient):
     listed = await client.get("/v1/ops/dlq", params={"topic": "no.such.topic"})
     assert listed.status_code == 422
-    assert listed.json()["error"]["code"] == "validation_error"
-    assert "no.such.topic" in listed.json()["error"]["message"]
+    assert listed.json()["code"] == "validation_error"
+    assert "no.such.topic" in listed.json()["detail"]
 
     replay = await client.post("/v1/ops/dlq/replay", json={"all": True, "topic": "no.such.topic"})
     assert replay.status_code == 422
-    assert "no.such.topic" in replay.json()["error"]["message"]
+    assert "no.such.topic" in replay.json()["detail"]
 
     bad_cursor = await client.get("/v1/ops/dlq", params={"cursor": "nonsense"})
     assert bad_cursor.status_code == 422
-    assert "cursor" in bad_cursor.json()["error"]["message"]
+    assert "cursor" in bad_cursor.json()["detail"]
 
     foreign = await client.post("/v1/ops/dlq/replay", json={"ids": ["other.dlq:0:0"]})
     assert foreign.status_code == 422
-    assert "other.dlq:0:0" in foreign.json()["error"]["message"]
+    assert "other.dlq:0:0" in foreign.json()["detail"]
 
 
 async def test_dlq_pages_with_a_cursor(

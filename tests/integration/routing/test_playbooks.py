@@ -302,7 +302,7 @@ async def test_disqualified_feedback_reaches_scoring_and_changes_the_owner(pipel
         )
         lead = await lead_of(client, email, lambda x: x["qualification"] == "sql" and x["owner"])
         bad = await client.post(f"/v1/leads/{lead['id']}/feedback", json={"type": "rejected"})
-        assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "reason"
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "reason"
         response = await client.post(
             f"/v1/leads/{lead['id']}/feedback", json={"type": "disqualified", "reason": "no budget"}
         )

@@ -36,7 +36,7 @@ async def create(client, **body) -> dict:
 
 
 def error_fields(response: httpx.Response) -> list[str]:
-    return [d["field"] for d in response.json()["error"]["details"]]
+    return [d["field"] for d in response.json()["errors"]]
 
 
 async def test_create_returns_the_secret_once_and_reads_never_show_it(pipeline):
@@ -83,7 +83,7 @@ async def test_an_invalid_subscription_is_a_422_naming_the_field(pipeline, body,
         response = await client.post("/v1/webhooks", json=body)
         assert response.status_code == 422, response.text
         assert field in error_fields(response)
-        assert field in response.json()["error"]["message"]
+        assert field in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ async def test_an_unknown_subscription_is_a_404(pipeline, method, path, body):
     async with pipeline() as (client, _rt):
         response = await client.request(method, f"/v1/webhooks/nope{path}", json=body)
         assert response.status_code == 404, response.text
-        assert response.json()["error"]["code"] == "not_found"
+        assert response.json()["code"] == "not_found"
 
 
 async def test_subscriptions_are_listed_a_page_at_a_time_and_a_forged_cursor_is_a_400(pipeline):
@@ -116,7 +116,7 @@ async def test_subscriptions_are_listed_a_page_at_a_time_and_a_forged_cursor_is_
         for cursor in ("not-a-cursor", "WzFd", "W10"):
             bad = await client.get("/v1/webhooks", params={"cursor": cursor})
             assert bad.status_code == 400, bad.text
-            assert bad.json()["error"]["code"] == "bad_cursor"
+            assert bad.json()["code"] == "bad_cursor"
 
 
 async def test_the_routes_need_the_webhooks_manage_scope(pipeline):
@@ -124,7 +124,7 @@ async def test_the_routes_need_the_webhooks_manage_scope(pipeline):
         reader = {"Authorization": f"Bearer {make_key(runtime, 'leads:read', 'leads:write')}"}
         refused = await client.get("/v1/webhooks", headers=reader)
         assert refused.status_code == 403
-        assert "webhooks:manage" in refused.json()["error"]["message"]
+        assert "webhooks:manage" in refused.json()["detail"]
         manager = {"Authorization": f"Bearer {make_key(runtime, 'webhooks:manage')}"}
         created = await client.post(
             "/v1/webhooks", json={"url": "https://crm.example/h"}, headers=manager

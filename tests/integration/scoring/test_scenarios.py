@@ -165,7 +165,7 @@ async def test_anonymous_visitor_who_fills_a_form_keeps_their_history(client):
 async def test_explain_of_an_unknown_lead_is_404(client):
     response = await client.get("/v1/leads/nope/explain")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert response.json()["code"] == "not_found"
 
 
 async def test_member_override_wins_over_inference(client):
@@ -199,7 +199,7 @@ async def test_member_override_wins_over_inference(client):
     bad = await client.patch(
         f"/v1/accounts/{domain}/members/{alfred['lead_id']}", json={"function": "wizard"}
     )
-    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "function"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "function"
     elsewhere = await client.patch(
         f"/v1/accounts/other.example/members/{alfred['lead_id']}", json={"function": "buyer"}
     )
@@ -269,7 +269,7 @@ async def test_timeline_of_an_unknown_lead_is_404_and_a_bad_cursor_400(client):
     await post(client, {"type": "page_view", "lead": {"email": "tl@acme.example"}})
     lead = await lead_when(client, "tl@acme.example", lambda x: x["owner"])
     bad = await client.get(f"/v1/leads/{lead['id']}/timeline", params={"cursor": "!!"})
-    assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "cursor"
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_quiet_intent_falls_back_to_consideration_on_the_rescore_sweep(client, runtime):

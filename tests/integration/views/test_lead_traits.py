@@ -116,6 +116,6 @@ async def test_traits_reach_the_lead_merge_newest_first_and_filter_the_list(sett
             assert one.json()["traits"] == lead["traits"]
             bad = await client.get("/v1/leads", params={"trait": "plan"}, headers=auth)
             assert bad.status_code == 422
-            assert bad.json()["error"]["details"][0]["field"] == "trait"
+            assert bad.json()["errors"][0]["field"] == "trait"
     finally:
         runtime.stop(timeout_s=3)

@@ -249,14 +249,12 @@ async def test_cursor_of_another_sort_is_refused(client, seeded):
         "/v1/leads", params={"sort": "-updated_at", "cursor": page["next_cursor"]}
     )
     assert response.status_code == 400
-    assert response.json()["error"]["details"][0]["field"] == "cursor"
+    assert response.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_bad_filter_values_are_422_naming_the_field(client, seeded):
     bad = await client.get("/v1/leads", params={"qualification": "hot"})
-    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == (
-        "query.qualification"
-    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == ("query.qualification")
     inverted = await client.get("/v1/leads", params={"min_score": 60, "max_score": 10})
     assert inverted.status_code == 422
 
@@ -277,7 +275,7 @@ async def test_lookup_by_email_and_404_with_the_common_body(client, seeded):
     found = await client.get("/v1/leads/lookup", params={"email": " Ana@ACME.example "})
     assert found.status_code == 200 and found.json()["id"] == "l1"
     missing = await client.get("/v1/leads/lookup", params={"email": "nobody@x.example"})
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
 
 async def test_funnel_figures_match_the_hand_computed_ones(client, seeded):

@@ -48,6 +48,8 @@
   async function errorText(response) {
     try {
       const body = await response.json();
+      // A problem (RFC 9457) says what went wrong in `detail`; the legacy body in `error.message`.
+      if (body && typeof body.detail === "string") return body.detail;
       if (body && body.error && body.error.message) return body.error.message;
     } catch (_err) {
       // not JSON: the status line will do
