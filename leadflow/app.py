@@ -65,6 +65,8 @@ def create_app(*, resources: Resources, services: Iterable[str]) -> FastAPI:
             "/v1/sources/segment": resources.settings.segment_max_body_bytes,
             "/v1/imports": resources.settings.import_max_bytes,
         },
+        # A file upload may take longer than the body deadline, as long as it keeps coming.
+        path_min_rate={"/v1/imports": resources.settings.import_min_bytes_per_s},
         error_format=resources.settings.error_format,
     )
     app.include_router(health.router)

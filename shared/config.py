@@ -261,6 +261,9 @@ class Settings(BaseSettings):
     segment_max_body_bytes: int = Field(12_000_000, ge=1_000, le=100_000_000)
     # `POST /v1/imports`: the largest file upload (streamed to a temporary file, not memory).
     import_max_bytes: int = Field(1_000_000_000, ge=1_000, le=50_000_000_000)
+    # An upload may run past LEADFLOW_BODY_READ_TIMEOUT_S by a second per this many bytes
+    # received (32 KiB/s: a 100 MB file over a slow office link, not a byte-by-byte trickle).
+    import_min_bytes_per_s: int = Field(32_768, ge=1, le=1_000_000_000)
     # The secret for every shop, and each shop's own (JSON object, shop domain -> secret): a
     # shop listed is checked with its own secret only.
     shopify_webhook_secret: SecretStr | None = None

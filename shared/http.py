@@ -309,7 +309,10 @@ class BodyLimitMiddleware:
     whole into memory, and 408 (closing the connection) to one not received within
     `read_timeout_s` of the app's first read: a client trickling a body byte by byte holds a
     connection and a worker only that long. `path_max_bytes` gives some paths their own limit
-    (the Segment source takes larger batches than any other route)."""
+    (the Segment source takes larger batches than any other route). `path_min_rate` gives
+    upload paths a deadline that grows with what has arrived: `read_timeout_s` plus a second
+    per `min_rate` bytes, so a large file sent at a fair speed gets through while a trickle
+    is still cut off after about `read_timeout_s`."""
 
     def __init__(
         self,
@@ -318,10 +321,12 @@ class BodyLimitMiddleware:
         max_bytes: int,
         read_timeout_s: float = 30.0,
         path_max_bytes: Mapping[str, int] | None = None,
+        path_min_rate: Mapping[str, int] | None = None,
         error_format: ErrorFormat = "problem",
     ) -> None:
         self.app, self.max_bytes, self.read_timeout_s = app, max_bytes, read_timeout_s
         self.path_max_bytes = dict(path_max_bytes or {})
+        self.path_min_rate = dict(path_min_rate or {})
         self.error_format: ErrorFormat = error_format
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -345,26 +350,29 @@ class BodyLimitMiddleware:
                 await response(scope, receive, send)
                 return
         received = 0
-        deadline: float | None = None
+        started: float | None = None
         body_done = False
         timeout_s = self.read_timeout_s
+        min_rate = self.path_min_rate.get(scope["path"])
 
         async def limited_receive() -> Any:
-            nonlocal received, deadline, body_done
+            nonlocal received, started, body_done
             if body_done:
                 # The body is in: what follows is a wait for the client to go away (Starlette
                 # listens for it while streaming an answer), which may last as long as it must.
                 return await receive()
-            if deadline is None:
-                deadline = asyncio.get_running_loop().time() + timeout_s
+            if started is None:
+                started = asyncio.get_running_loop().time()
+            deadline = started + timeout_s + (received / min_rate if min_rate else 0.0)
             try:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
+                within = f"within {timeout_s:g} s" + (
+                    f" plus a second per {min_rate} bytes" if min_rate else ""
+                )
                 raise StarletteHTTPException(
-                    408,
-                    f"request body not received within {timeout_s:g} s",
-                    headers={"Connection": "close"},
+                    408, f"request body not received {within}", headers={"Connection": "close"}
                 ) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True

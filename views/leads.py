@@ -19,7 +19,6 @@ from services.scoring import repository as repo
 from services.scoring.repository import lead_identities, leads
 from services.scoring.shapes import account_of, lead_representation
 from shared.events import MAX_TRAIT_CHARS, TRAIT_KEY
-from shared.http import ApiError
 
 # How many `trait` filters one query may hold.
 MAX_TRAIT_FILTERS = 10
@@ -58,17 +57,12 @@ def _trait_problem(raw: str) -> str | None:
 
 
 def trait_filters(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """`trait=key:value` query values as (key, value) pairs; 422 naming `trait` otherwise."""
+    """`trait=key:value` query values as (key, value) pairs; ValueError saying what is wrong."""
     problem = next((p for raw in values if (p := _trait_problem(raw))), None)
     if problem is None and len(values) > MAX_TRAIT_FILTERS:
         problem = f"at most {MAX_TRAIT_FILTERS} trait filters"
     if problem is not None:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"trait: {problem}",
-            details=[{"field": "trait", "error": problem}],
-        )
+        raise ValueError(problem)
     return tuple((key.strip(), value) for key, _, value in (v.partition(":") for v in values))
 
 
@@ -171,6 +165,12 @@ def lead_rows(
     else:
         order = [key.desc(), leads.c.id.desc()] if descending else [key, leads.c.id]
     return list(session.execute(query.order_by(*order).limit(limit)))
+
+
+def count_leads(session: Session, *, filters: LeadFilter) -> int:
+    """How many leads match the filters (an export's total)."""
+    matching = _where(select(leads.c.id), filters, dialect=session.get_bind().dialect.name)
+    return int(session.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
 
 
 def iter_lead_rows(

@@ -3,10 +3,7 @@ Each joins scoring's leads with routing's owners and actions, so they are the re
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -29,6 +26,7 @@ from shared.schemas import (
     error_responses,
     utc_time,
 )
+from views import export as export_view
 from views import funnel as funnel_view
 from views import leads as leads_view
 from views import timeline as timeline_view
@@ -133,6 +131,15 @@ def lead_query(
             "min_score: must not be above max_score",
             details=[{"field": "min_score", "error": "must not be above max_score"}],
         )
+    try:
+        traits = leads_view.trait_filters(trait or ())
+    except ValueError as exc:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"trait: {exc}",
+            details=[{"field": "trait", "error": str(exc)}],
+        ) from exc
     return LeadQuery(
         email=email,
         qualification=qualification,
@@ -149,7 +156,7 @@ def lead_query(
         account=account,
         updated_since=updated_since,
         q=q,
-        traits=leads_view.trait_filters(trait or ()),
+        traits=traits,
     )
 
 
@@ -230,28 +237,6 @@ def lookup_lead(
     return items[0]
 
 
-EXPORT_COLUMNS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "job_title",
-    "phone",
-    "company_name",
-    "company_domain",
-    "account_domain",
-    "score",
-    "qualification",
-    "funnel_stage",
-    "journey_stage",
-    "owner_team",
-    "owner_member",
-    "model_version",
-    "created_at",
-    "updated_at",
-)
-
-
 @router.get(
     "/v1/leads/export",
     summary="Every matching lead as CSV or NDJSON, streamed",
@@ -274,41 +259,10 @@ def export_leads(
     format: Annotated[Literal["csv", "ndjson"], Query()] = "ndjson",
 ) -> StreamingResponse:
     """Streams the leads in id order, a thousand at a time, for CRM import."""
-    lead_filter = filters.to_filter()
-
-    def rows() -> Iterator[bytes]:
-        if format == "csv":
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(EXPORT_COLUMNS)
-        for batch in leads_view.iter_lead_rows(session, filters=lead_filter):
-            views = leads_view.lead_views(session, rows=batch)
-            if format == "ndjson":
-                yield b"".join(orjson.dumps(v) + b"\n" for v in views)
-                continue
-            for v in views:
-                owner = v["owner"] or {}
-                company = v["company"] or {}
-                account = v["account"] or {}
-                flat = {
-                    **v,
-                    "company_name": company.get("name"),
-                    "company_domain": company.get("domain"),
-                    "account_domain": account.get("domain"),
-                    "owner_team": owner.get("team"),
-                    "owner_member": owner.get("member"),
-                }
-                writer.writerow([flat.get(c) for c in EXPORT_COLUMNS])
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-        if format == "csv" and buffer.getvalue():
-            yield buffer.getvalue().encode()
-
-    media = "text/csv" if format == "csv" else "application/x-ndjson"
+    chunks = export_view.export_chunks(session, filters=filters.to_filter(), fmt=format)
     return StreamingResponse(
-        rows(),
-        media_type=media,
+        chunks,
+        media_type=export_view.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="leads.{format}"'},
     )
 

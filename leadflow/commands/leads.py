@@ -1,9 +1,15 @@
 """`leadflow leads show`: one lead as sales tools read it, and why it has its score;
+`leadflow leads export`: every matching lead as CSV or NDJSON;
 `leadflow leads erase`: a person erased everywhere."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import contextlib
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
@@ -109,8 +115,6 @@ def leads_erase(
     as_json: JsonOption = False,
 ) -> None:
     """Erase a person everywhere leadflow stores them (GDPR); keeps identity hashes only."""
-    import sys
-
     from services.scoring.domain.scoring_model import ModelError
     from services.scoring.privacy import erase_lead
     from services.scoring.service import load_models
@@ -149,3 +153,84 @@ def leads_erase(
     removed = ", ".join(f"{table} {n}" for table, n in record["removed"].items())
     print(f"erased lead {record['lead_id']} (erasure {record['id']}): {removed}")
     print("its tombstone goes out with the next outbox flush of a running scoring or routing")
+
+
+@leads_app.command("export")
+def leads_export(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="write to this file (default: standard output)"),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or ndjson (default: the file's suffix, else ndjson)"),
+    ] = None,
+    qualification: Annotated[str | None, typer.Option(help="only leads so qualified")] = None,
+    funnel_stage: Annotated[str | None, typer.Option(help="only leads at this stage")] = None,
+    team: Annotated[str | None, typer.Option(help="only leads this team owns")] = None,
+    min_score: Annotated[int | None, typer.Option(min=0, max=100)] = None,
+    updated_since: Annotated[
+        str | None, typer.Option(help="only leads changed since (YYYY-MM-DD or ISO time, UTC)")
+    ] = None,
+) -> None:
+    """Every matching lead as CSV or NDJSON, in id order, with a progress bar on stderr."""
+    from leadflow.progress import progress_bar, stderr_is_terminal
+    from views import export as export_view
+    from views import leads as leads_view
+
+    chosen = fmt or ("csv" if output is not None and output.suffix.lower() == ".csv" else "ndjson")
+    if chosen not in export_view.MEDIA_TYPES:
+        raise CliError(f"--format {chosen!r}: give csv or ndjson")
+    filters = leads_view.LeadFilter(
+        qualification=qualification,
+        funnel_stage=funnel_stage,
+        team=team,
+        min_score=min_score,
+        updated_since=_utc_time(updated_since, option="--updated-since"),
+    )
+    settings = load_settings()
+    with migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
+        total = leads_view.count_leads(session, filters=filters)
+        # The bar is on stderr; shown when stdout is a file, or a person watches stderr.
+        with (
+            progress_bar(
+                "export", unit="leads", enabled=output is not None or stderr_is_terminal()
+            ) as advance,
+            _opened(output) as sink,
+        ):
+            advance(0, total)
+            for chunk in export_view.export_chunks(
+                session,
+                filters=filters,
+                fmt=chosen,  # type: ignore[arg-type]
+                progress=lambda done: advance(done, max(total, done)),
+            ):
+                sink.write(chunk)
+    if output is not None:
+        print(f"exported {total} leads to {output}", file=sys.stderr)
+
+
+def _utc_time(text: str | None, *, option: str) -> datetime | None:
+    """An option's date or ISO time as an aware UTC datetime; CliError naming the option."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"{option} {text!r} is not a date or time (YYYY-MM-DD)") from exc
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def _opened(path: Path | None) -> Iterator[BinaryIO]:
+    """The file at `path` for writing bytes, or standard output."""
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.flush()
+        return
+    try:
+        handle = path.open("wb")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from exc
+    with handle:
+        yield handle

@@ -13,7 +13,7 @@ import csv
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from services.ingest.domain.imports import columns_for, map_row, read_rows
 from services.ingest.domain.parsing import FieldError, UnstorableText, encode_envelope
 from services.ingest.service import DatabaseUnavailable, IdempotencyStore, accept_envelopes
 from shared.config import Settings
-from shared.events import TouchEnvelope
+from shared.events import TouchEnvelope, utcnow
 from shared.faults import PublishError
 from shared.kafka import AsyncProducer
 
@@ -33,6 +33,9 @@ BATCH_ROWS = 500
 # Refused rows kept with the job (the counts cover them all).
 MAX_ERRORS = 1_000
 FORMATS = ("csv", "ndjson")
+# A running job records progress every BATCH_ROWS rows; one that has not for this long was cut
+# short (its process stopped) and is reported `interrupted`.
+STALE_AFTER = timedelta(minutes=5)
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -113,12 +116,22 @@ def resume_import(
     return job
 
 
-def get_import(*, sessions: sessionmaker[Session], import_id: str) -> dict[str, Any] | None:
-    """The job's status, counts and errors as plain JSON values, or None."""
+def get_import(
+    *, sessions: sessionmaker[Session], import_id: str, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The job's status, counts and errors as plain JSON values, or None; a `running` job
+    without progress for STALE_AFTER (before `now`) is reported `interrupted`."""
     with sessions() as session:
         job = repo.get(session, import_id=import_id)
     if job is None:
         return None
+    if job["status"] == "running" and job["updated_at"] < (now or utcnow()) - STALE_AFTER:
+        job["status"] = "interrupted"
+        job["failure"] = (
+            f"no progress since {job['updated_at'].isoformat()}: the process running it "
+            f"stopped; resume it with the same file (POST /v1/imports?resume={job['id']}, or "
+            f"leadflow import FILE --resume {job['id']})"
+        )
     for key in ("created_at", "updated_at", "finished_at"):
         job[key] = job[key].isoformat() if job[key] else None
     return job

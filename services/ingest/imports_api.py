@@ -26,11 +26,12 @@ from services.ingest.service import IdempotencyStore
 from shared.auth import EventsWriter
 from shared.events import utcnow
 from shared.http import ApiError, Resources, ResourcesDep
+from shared.schemas import KEYED, error_responses
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["imports"])
 
-_KEY_ERRORS: dict[int | str, dict[str, Any]] = {
+_KEY_ERRORS: dict[int | str, dict[str, Any]] = error_responses(*KEYED) | {
     401: {
         "description": "Missing or bad API key",
         **error_example(401, "unauthorized", "unknown or revoked API key"),
@@ -64,8 +65,12 @@ _POST_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "A bad preset or --map pair, named",
         **error_example(422, "validation_error", "preset: must be one of hubspot, ..."),
     },
+    409: {
+        "description": "The import to resume is done, still running, or of another file",
+        **error_example(409, "conflict", "import 3f2c… is done; nothing to resume"),
+    },
     503: {
-        "description": "No broker to publish to",
+        "description": "No broker to publish to, or the database is unavailable",
         **error_example(503, "broker_unavailable", "no broker to publish to"),
     },
 }
@@ -193,9 +198,17 @@ async def post_import(
     mapping: Annotated[
         list[str] | None, Query(alias="map", description="COLUMN=FIELD overrides")
     ] = None,
+    resume: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            description="the id of an interrupted or failed import to continue: send its "
+            "file again (the same bytes) and it goes on after the last row it recorded",
+        ),
+    ] = None,
 ) -> ImportOut:
-    """Start an import of the body (text/csv or application/x-ndjson); 202 with its id, then
-    poll `GET /v1/imports/{id}` (scope events:write)."""
+    """Start an import of the body (text/csv or application/x-ndjson), or resume one; 202 with
+    its id, then poll `GET /v1/imports/{id}` (scope events:write)."""
     if preset not in PRESETS:
         raise ApiError(
             422,
@@ -217,9 +230,21 @@ async def post_import(
             "send the file itself as the body with Content-Type text/csv or "
             "application/x-ndjson (not multipart)",
         )
+    if resume is not None:
+        job = await _job(resources, resume)
+        if job["status"] == "running":
+            raise ApiError(
+                409,
+                "conflict",
+                f"import {resume} is running (it recorded progress within the last "
+                f"{imports.STALE_AFTER.seconds // 60} minutes)",
+            )
+        dry_run = job["dry_run"]
     if not dry_run and resources.producer is None:
         raise ApiError(503, "broker_unavailable", "no broker to publish to")
     path = await _spool(request, resources.settings.import_max_bytes)
+    if resume is not None:
+        return await _resume(resources, resume, path)
     try:
         import_id = await asyncio.to_thread(
             imports.start_import,
@@ -234,6 +259,25 @@ async def post_import(
         )
     except BaseException:
         path.unlink(missing_ok=True)
+        raise
+    _run_in_thread(resources, import_id, path)
+    return ImportOut(**await _job(resources, import_id))
+
+
+async def _resume(resources: Resources, import_id: str, path: Path) -> ImportOut:
+    """Continue the job with the uploaded file (409 if it is done or another file)."""
+    try:
+        await asyncio.to_thread(
+            imports.resume_import,
+            sessions=resources.sessions,
+            import_id=import_id,
+            path=path,
+            now=utcnow(),
+        )
+    except BaseException as exc:
+        path.unlink(missing_ok=True)
+        if isinstance(exc, imports.ImportError_):
+            raise ApiError(409, "conflict", str(exc)) from exc
         raise
     _run_in_thread(resources, import_id, path)
     return ImportOut(**await _job(resources, import_id))

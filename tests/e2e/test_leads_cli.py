@@ -161,3 +161,37 @@ async def test_leads_erase_asks_for_yes_then_erases_the_person_everywhere(client
 
     again = cli("leads", "erase", EMAIL, "--yes", settings=settings)
     assert again.returncode == 1 and "no lead with email" in again.stderr
+
+
+async def test_leads_export_writes_what_the_api_exports_with_a_progress_bar(
+    client, runtime, settings, tmp_path
+):
+    await seeded_lead(client)
+    other = {"type": "page_view", "lead": {"email": "bo@globex.example"}}
+    assert (await client.post("/v1/events", json=other)).status_code == 202
+    # Both consumers done with every event, so the leads stay as they are while compared.
+    assert await asyncio.to_thread(runtime.drain, timeout_s=30)
+    listed = (await client.get("/v1/leads", params={"limit": 10})).json()["items"]
+    assert len(listed) == 2
+
+    for fmt in ("csv", "ndjson"):
+        from_api = (await client.get("/v1/leads/export", params={"format": fmt})).content
+        target = tmp_path / f"leads.{fmt}"
+        written = cli("leads", "export", "-o", str(target), settings=settings)
+        assert written.returncode == 0, written.stderr
+        assert target.read_bytes() == from_api
+        # Not a terminal: the bar prints its final state once, on stderr.
+        assert "export" in written.stderr and "2/2 leads" in written.stderr
+        assert f"exported 2 leads to {target}" in written.stderr
+
+    # To stdout, filtered: only the qualified lead, and nothing but the export on stdout.
+    piped = cli("leads", "export", "--format", "ndjson", "--min-score", "40", settings=settings)
+    assert piped.returncode == 0, piped.stderr
+    rows = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert [r["email"] for r in rows] == [EMAIL]
+
+
+def test_leads_export_refuses_an_unknown_format_naming_the_option(settings):
+    refused = cli("leads", "export", "--format", "xml", settings=settings)
+    assert refused.returncode == 1
+    assert "--format 'xml'" in refused.stderr

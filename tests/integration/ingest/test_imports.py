@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,13 @@ import httpx
 import pytest
 import typer
 from kafka import KafkaConsumer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from leadflow.cli import app, main
 from leadflow.clicommon import CliError
 from leadflow.runtime import Runtime
 from services.ingest import imports
+from services.ingest.imports_repository import imports as imports_table
 from services.ingest.service import IdempotencyStore
 from services.scoring.repository import touches
 from shared.config import Settings
@@ -147,13 +148,8 @@ class Stop(Exception):
     """Stands for the process dying after a batch was committed."""
 
 
-def test_resume_continues_after_the_last_committed_row(
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-):
-    path = big_csv(tmp_path / "leads.csv", 25)
+def _cut_short(settings: Settings, path: Path, *, rows_done: int) -> str:
+    """An import of `path` that stopped (as its process would) after `rows_done` rows."""
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     import_id = imports.start_import(
@@ -185,13 +181,26 @@ def test_resume_continues_after_the_last_committed_row(
                     settings=settings,
                     now=utcnow,
                     progress=die,
-                    batch_rows=10,
+                    batch_rows=rows_done,
                 )
             )
     finally:
         store.flush()
         producer.close()
-    interrupted = imports.get_import(sessions=sessions, import_id=import_id)
+        engine.dispose()
+    return import_id
+
+
+def test_resume_continues_after_the_last_committed_row(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+):
+    path = big_csv(tmp_path / "leads.csv", 25)
+    import_id = _cut_short(settings, path, rows_done=10)
+    engine = make_engine(settings.database_url)
+    interrupted = imports.get_import(sessions=make_session_factory(engine), import_id=import_id)
     engine.dispose()
     assert interrupted is not None
     assert (interrupted["status"], interrupted["last_row"]) == ("running", 10)
@@ -251,3 +260,66 @@ async def test_api_import_refuses_multipart_bad_preset_and_unknown_id(ingest: An
         assert preset.status_code == 422
         assert "preset: must be one of" in preset.text
         assert (await client.get("/v1/imports/nope")).status_code == 404
+
+
+def _age(settings: Settings, import_id: str, *, by: timedelta) -> None:
+    """Move the job's last progress `by` into the past."""
+    engine = make_engine(settings.database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(imports_table)
+            .where(imports_table.c.id == import_id)
+            .values(updated_at=utcnow() - by)
+        )
+    engine.dispose()
+
+
+async def _wait_done(client: httpx.AsyncClient, import_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    job = (await client.get(f"/v1/imports/{import_id}")).json()
+    while job["status"] == "running" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        job = (await client.get(f"/v1/imports/{import_id}")).json()
+    return job
+
+
+async def test_an_api_import_cut_short_is_reported_interrupted_and_resumes_with_its_file(
+    ingest: Any, settings: Settings, tmp_path: Path
+):
+    path = big_csv(tmp_path / "leads.csv", 25)
+    import_id = await asyncio.to_thread(_cut_short, settings, path, rows_done=10)
+    async with ingest(auth="off") as (client, _runtime):
+        # Still making progress, as far as anyone can tell: not resumable yet.
+        fresh = await client.get(f"/v1/imports/{import_id}")
+        assert (fresh.json()["status"], fresh.json()["last_row"]) == ("running", 10)
+        send = {"headers": {"Content-Type": "text/csv"}, "params": {"resume": import_id}}
+        busy = await client.post("/v1/imports", content=path.read_bytes(), **send)
+        assert busy.status_code == 409, busy.text
+        assert "is running" in busy.json()["detail"]
+
+        _age(settings, import_id, by=timedelta(minutes=6))
+        stale = (await client.get(f"/v1/imports/{import_id}")).json()
+        assert stale["status"] == "interrupted"
+        assert f"resume={import_id}" in stale["failure"]
+
+        other = await client.post(
+            "/v1/imports", content=big_csv(tmp_path / "b.csv", 4).read_bytes(), **send
+        )
+        assert other.status_code == 409
+        assert "not the file import" in other.json()["detail"]
+
+        resumed = await client.post("/v1/imports", content=path.read_bytes(), **send)
+        assert resumed.status_code == 202, resumed.text
+        assert resumed.json()["id"] == import_id
+        job = await _wait_done(client, import_id)
+        assert (job["status"], job["rows_read"], job["accepted"]) == ("done", 25, 25), job
+        assert job["failure"] is None
+
+        again = await client.post("/v1/imports", content=path.read_bytes(), **send)
+        assert again.status_code == 409
+        assert "is done; nothing to resume" in again.json()["detail"]
+        unknown = await client.post(
+            "/v1/imports", content=path.read_bytes(), **send | {"params": {"resume": "nope"}}
+        )
+        assert unknown.status_code == 404
+    assert len(published(settings)) == 25

@@ -90,3 +90,46 @@ async def test_a_path_with_its_own_limit_takes_more_than_the_others() -> None:
     assert await _status("/v1/sources/segment", 4_000) == 200
     assert await _status("/v1/sources/segment", 5_001) == 413
     assert await _status("/v1/events/batch", 4_000) == 413
+
+
+async def _upload(*messages: tuple[float, dict[str, Any]], timeout_s: float) -> list[Any]:
+    """The messages an app reads of an upload to a path with a minimum rate of 1000 B/s."""
+    got: list[dict[str, Any]] = []
+
+    async def app(_scope: Any, receive: Any, _send: Any) -> None:
+        for _ in messages:
+            got.append(await receive())
+
+    async def send(_message: Any) -> None:
+        return None
+
+    limit = BodyLimitMiddleware(
+        app,
+        max_bytes=1_000_000,
+        read_timeout_s=timeout_s,
+        path_max_bytes={"/v1/imports": 1_000_000},
+        path_min_rate={"/v1/imports": 1_000},
+    )
+    await limit({**SCOPE, "path": "/v1/imports"}, _receiver(*messages), send)
+    return got
+
+
+async def test_an_upload_that_keeps_coming_may_take_longer_than_the_body_deadline() -> None:
+    # 0.5 s in all against a 0.2 s deadline; 400 bytes bought 0.4 s more by each later chunk.
+    chunk = {"type": "http.request", "body": b"x" * 400, "more_body": True}
+    got = await _upload(
+        (0.0, chunk),
+        (0.15, chunk),
+        (0.15, chunk),
+        (0.15, {"type": "http.request", "body": b"x", "more_body": False}),
+        timeout_s=0.2,
+    )
+    assert sum(len(m["body"]) for m in got) == 1_201
+
+
+async def test_an_upload_trickled_byte_by_byte_is_still_a_408() -> None:
+    drip = {"type": "http.request", "body": b"x", "more_body": True}
+    with pytest.raises(HTTPException) as caught:
+        await _upload(*[(0.05, drip)] * 10, timeout_s=0.2)
+    assert caught.value.status_code == 408
+    assert "plus a second per 1000 bytes" in str(caught.value.detail)
