@@ -177,7 +177,7 @@ def _run_in_thread(resources: Resources, import_id: str, path: Path) -> None:
     status_code=202,
     response_model=ImportOut,
     summary="Import existing leads from a CSV or NDJSON file (a job)",
-    responses=_KEY_ERRORS | _POST_ERRORS,
+    responses=_KEY_ERRORS | _POST_ERRORS | _NOT_FOUND,
     openapi_extra={
         "requestBody": {
             "required": True,

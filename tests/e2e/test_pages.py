@@ -3,8 +3,6 @@ The key goes in once (`#key=`, moved into sessionStorage) and never into a reque
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,12 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from leadflow.embedded import free_port
-from tests.e2e.browser import CHROMIUM_ARGS, ChromiumUnavailable, ensure_chromium
-from tests.e2e.test_leadflow_up import LEADFLOW, Output, clean_env, wait_ready
-from tests.e2e.test_ops_dashboard import EXPECTED_401, PageLog, System
+from tests.e2e.browser import (
+    EXPECTED_401,
+    PageLog,
+    System,
+    launch_browser,
+    leadflow_system,
+    open_tab,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -36,18 +38,8 @@ FEEDBACK_LEADS = ("bo@acme.example", "cy@acme.example")
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium (installed where missing, else a loud skip), headless."""
-    try:
-        executable = ensure_chromium()
-    except ChromiumUnavailable as exc:
-        pytest.skip(f"BROWSER TESTS SKIPPED, NOT PASSED: chromium could not be installed: {exc}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launch_browser() as launched:
+        yield launched
 
 
 def api(system: System) -> httpx.Client:
@@ -94,48 +86,23 @@ def seed(system: System) -> None:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """`leadflow up` on a free port with the leads seeded; stopped with Ctrl-C at the end."""
-    workdir = tmp_path_factory.mktemp("pages-up")
-    port = free_port()
-    process = subprocess.Popen(
-        [LEADFLOW, "up", "--port", str(port)],
-        cwd=workdir,
-        env=clean_env(
-            LEADFLOW_DATABASE_URL=f"sqlite:///{workdir / 'lf.db'}",
-            LEADFLOW_KAFKA_SESSION_TIMEOUT_MS="3000",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output(process)
-    try:
-        wait_ready(port, process)
-        running = System(base=f"http://127.0.0.1:{port}", key=output.dev_key())
+    with leadflow_system(
+        tmp_path_factory.mktemp("pages-up"), LEADFLOW_KAFKA_SESSION_TIMEOUT_MS="3000"
+    ) as running:
         seed(running)
         yield running
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-        assert process.returncode in (0, 130), "".join(output.lines[-30:])
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
 def tab(browser: Browser, system: System) -> Iterator[tuple[Page, PageLog]]:
     """A fresh browser tab that was given the key once, on `/#key=…`; closed after."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    page.goto(f"{system.base}/#key={system.key}")
-    page.locator("#running").wait_for(timeout=15_000)
-    try:
-        yield page, log
-    finally:
-        assert not [url for url in log.requests if system.key in url], "the key went into a URL"
-        context.close()
+    with open_tab(browser, viewport={"width": 1280, "height": 900}) as (page, log):
+        page.goto(f"{system.base}/#key={system.key}")
+        page.locator("#running").wait_for(timeout=15_000)
+        try:
+            yield page, log
+        finally:
+            assert not [url for url in log.requests if system.key in url], "the key went into a URL"
 
 
 def lead_by_email(system: System, email: str) -> dict[str, Any]:
@@ -273,11 +240,7 @@ def test_account_page_shows_every_member_of_the_buying_team(
 def test_a_tab_without_a_key_asks_for_one_and_shows_the_leads_once_given(
     browser: Browser, system: System
 ) -> None:
-    context = browser.new_context()
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    try:
+    with open_tab(browser) as (page, log):
         page.goto(f"{system.base}/leads")
         page.locator("#key-form").wait_for(state="visible", timeout=10_000)
         page.fill("#key-input", system.key)
@@ -286,18 +249,12 @@ def test_a_tab_without_a_key_asks_for_one_and_shows_the_leads_once_given(
         assert page.locator("#key-form").is_hidden()
         assert not [url for url in log.requests if system.key in url]
         assert log.problems(allowed=(EXPECTED_401,)) == []
-    finally:
-        context.close()
 
 
 def test_a_refused_key_is_asked_for_again_with_the_apis_reason(
     browser: Browser, system: System
 ) -> None:
-    context = browser.new_context()
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    try:
+    with open_tab(browser) as (page, log):
         page.goto(f"{system.base}/leads#key=lf_{'x' * 43}")
         page.locator("#key-form").wait_for(state="visible", timeout=10_000)
         # The problem's `detail`, as the API sent it.
@@ -305,5 +262,3 @@ def test_a_refused_key_is_asked_for_again_with_the_apis_reason(
             "The API refused this key (401): unknown or revoked API key"
         )
         assert log.problems(allowed=(EXPECTED_401,)) == []
-    finally:
-        context.close()

@@ -1,16 +1,14 @@
-"""Schemathesis over the whole OpenAPI of the app `leadflow up` serves.
+"""Schemathesis over every operation `leadflow up` serves: no answer is a 5xx or breaks its schema.
 
-First pass: every operation, with a key that holds every scope, gets bounded generated requests
-(the schema's own examples, valid data and invalid data, some aimed at seeded leads, accounts,
-teams and actions): no answer is a 5xx or breaks the schema it documents, and afterwards every
-consumer and background worker is alive and reports no problem. Second pass: every operation
-without a key, with an unknown key and with a key of each single scope: each route that needs a
-key refuses with 401, each that needs another scope with 403, and the refusal says nothing but
-a problem (RFC 9457) with its code.
+Every operation gets bounded generated requests (the schema's own examples, valid data and
+invalid data, some aimed at seeded leads, accounts, teams and actions): no answer is a 5xx or
+breaks the schema it documents, and afterwards every consumer and background worker is alive and
+reports no problem. Text, times and cursors no store can hold are refused, never a 500. (Without
+a key, or with a key of a single scope: test_openapi_auth.py.)
 
-Vendor webhooks authenticate by signature, not by key: in the first pass a wrapper in front of
-the app signs each of their requests over the exact bytes sent, as the vendor would, so the
-fuzz reaches their parsers.
+Vendor webhooks authenticate by signature, not by key: a wrapper in front of the app signs each
+of their requests over the exact bytes sent, as the vendor would, so the fuzz reaches their
+parsers.
 """
 
 from __future__ import annotations
@@ -19,144 +17,48 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import inspect
 import json
 import logging
-import os
 import re
 import socket
 import tempfile
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import httpx
-import hypothesis
 import orjson
 import pytest
 import schemathesis
-from fastapi import FastAPI, routing
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
-from hypothesis import HealthCheck, Phase
-from hypothesis.strategies import SearchStrategy
-from pydantic import SecretStr
+from fastapi import FastAPI
 from schemathesis import Case, GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    ignored_auth,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
-from schemathesis.core.transport import Response
-from schemathesis.schemas import APIOperation, BaseSchema
+from schemathesis.schemas import APIOperation
 
 from leadflow.runtime import Runtime
 from services.ingest.domain.shopify import TOPICS as SHOPIFY_TOPICS
 from services.ingest.imports import start_import
 from services.routing.domain.webhooks import unsubscribe_token
-from shared.auth import SCOPES, require
-from shared.config import Settings
 from shared.events import utcnow
-from tests.conftest import Broker, make_key, session_timeout_ms, unique_settings
+from tests.conftest import make_key
+from tests.integration._openapi_fuzz_fixtures import (
+    CHECKS,
+    FUZZ_EXAMPLES,
+    HUBSPOT_URL,
+    SEEDED_EXAMPLES,
+    VENDOR_SECRETS,
+    FuzzReport,
+    operations,
+    run_cases,
+)
+from tests.integration._openapi_fuzz_fixtures import settings as settings  # a fixture
 
 pytestmark = pytest.mark.integration
 
-# Generated requests per operation and generation mode (valid data, invalid data), and per
-# operation aimed at the seeded resources: bounded, so the file runs in well under 2 minutes.
-# LEADFLOW_FUZZ_EXAMPLES=200 makes a deeper run by hand, drawing new requests each time; the
-# suite's run sends the same ones every time, so a failure there reproduces.
-DEEP = "LEADFLOW_FUZZ_EXAMPLES" in os.environ
-FUZZ_EXAMPLES = int(os.environ.get("LEADFLOW_FUZZ_EXAMPLES", "12"))
-SEEDED_EXAMPLES = max(6, FUZZ_EXAMPLES // 2)
-AUTH_EXAMPLES = 3
-
-HYPOTHESIS = hypothesis.settings(
-    deadline=None,
-    database=None,  # nothing saved between runs, nothing replayed from an earlier one
-    derandomize=not DEEP,
-    phases=[Phase.explicit, Phase.generate],  # no shrinking: it can multiply the run time
-    suppress_health_check=list(HealthCheck),
-    print_blob=False,
-)
-
-# What every response is checked against: no 5xx, and the status, content type, headers and
-# body its operation documents, and (`ignored_auth`) that an operation declaring the ApiKey
-# security scheme refuses a request without a key or with a bad one. Left out, as questions of
-# API design rather than bugs:
-# `negative_data_rejection` (FastAPI parses leniently: a time may be sent as Unix seconds, a
-# boolean as "yes", an unknown query parameter is ignored; invalid data is still fuzzed and must
-# get no 5xx and a documented answer), `positive_data_acceptance` (a valid request for a lead or
-# team that does not exist is a 404, as it must be), and the stateful and method checks
-# (`use_after_free`, `ensure_resource_availability`, `unsupported_method`): the schema declares
-# no links, and the second pass tests authentication route by route.
-CHECKS = [
-    ignored_auth,
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
-
-VENDOR_SECRETS = {
-    "segment_shared_secret": "fuzz-segment-secret",
-    "shopify_webhook_secret": "fuzz-shopify-secret",
-    "hubspot_client_secret": "fuzz-hubspot-secret",
-}
-HUBSPOT_URL = "http://testserver/v1/sources/hubspot"
 # The outage trackers of webhook receivers (the default routing config names none: these are
 # the fuzz's own subscriptions).
 LEAD_WEBHOOK_OUTAGES = "action delivery (webhook "
-
-# Routes anyone may call, and why.
-PUBLIC = {
-    "GET /healthz": "liveness probe: says only that the process is up",
-    "GET /readyz": "readiness probe for orchestrators, which hold no key",
-    "GET /metrics": "Prometheus scrapes without a key; it holds counts, never lead data",
-    "GET /v1/unsubscribe/{token}": "the link in an email: its signed token is the credential",
-    "POST /v1/unsubscribe/{token}": "one-click unsubscribe (RFC 8058): the signed token again",
-}
-# Routes a vendor calls, authenticated by the request's signature: a key is no credential there.
-SIGNED = {
-    "POST /v1/sources/segment": "Segment signs with X-Signature or sends its write key",
-    "POST /v1/sources/shopify": "Shopify signs with X-Shopify-Hmac-Sha256",
-    "POST /v1/sources/hubspot": "HubSpot signs with X-HubSpot-Signature-v3",
-}
-# Routes outside the OpenAPI (include_in_schema=False), and why they need no key (or which
-# scope they need: the pages' HTML fragments; tests/integration/views/test_pages.py).
-HIDDEN = {
-    "GET /ops": "the dashboard's static page; its data comes from /v1/ops/overview (ops:read)",
-    "GET /ops/static/{name}": "the dashboard's script and style sheet",
-    "GET /": "a page's shell; its data comes from /pages/fragments/home (leads:read)",
-    "GET /leads": "a page's shell; its data comes from /pages/fragments/leads (leads:read)",
-    "GET /leads/{lead_id}": "a page's shell; its data comes from its fragment (leads:read)",
-    "GET /accounts/{domain}": "a page's shell; its data comes from its fragment (leads:read)",
-    "GET /pages/static/{name}": "the pages' script and style sheet",
-    "GET /pages/fragments/home": "HTML for people: leads:read, like the API",
-    "GET /pages/fragments/leads": "HTML for people: leads:read, like GET /v1/leads",
-    "GET /pages/fragments/leads/{lead_id}": "HTML for people: leads:read, like the API",
-    "GET /pages/fragments/accounts/{domain}": "HTML for people: leads:read, like the API",
-}
-
-
-@pytest.fixture
-def settings(broker: Broker, clean_db: str) -> Settings:
-    """The suite's test settings, plus secrets for the vendor webhooks so the fuzz can sign."""
-    return unique_settings(
-        bootstrap=broker.bootstrap_servers,
-        database_url=clean_db,
-        kafka_session_timeout_ms=session_timeout_ms(broker.kind),
-        hubspot_webhook_url=HUBSPOT_URL,
-        **{name: SecretStr(value) for name, value in VENDOR_SECRETS.items()},
-    )
 
 
 def _b64_hmac(secret: str, message: bytes, digest: Callable[..., Any]) -> bytes:
@@ -220,93 +122,9 @@ class SignedLikeTheVendors:
         await self.app(scope, replay, send)
 
 
-def operations(schema: BaseSchema) -> list[APIOperation]:
-    """Every operation of the schema; fails on one schemathesis cannot read."""
-    return [result.ok() for result in schema.get_all_operations()]
-
-
 def path_parameters(operation: APIOperation) -> list[str]:
     """The names of the operation's path parameters."""
     return re.findall(r"{(\w+)}", operation.path)
-
-
-def required_scope(dependant: Dependant) -> str | None:
-    """The scope a `require(scope)` dependency among the route's demands, at any depth; None
-    if there is none."""
-    pending = list(dependant.dependencies)
-    while pending:
-        dependency = pending.pop()
-        call = dependency.call
-        if getattr(call, "__qualname__", "").startswith(f"{require.__qualname__}.<locals>."):
-            return inspect.getclosurevars(call).nonlocals["scope"]
-        pending.extend(dependency.dependencies)
-    return None
-
-
-def route_table(app: FastAPI) -> tuple[dict[str, str | None], set[str]]:
-    """`METHOD /path` -> the scope it requires (None: no key), for the routes in the OpenAPI;
-    and the labels of the routes left out of it (FastAPI's own /docs and /openapi.json aside)."""
-    scopes: dict[str, str | None] = {}
-    hidden: set[str] = set()
-    # Recent FastAPI includes routers lazily: walk them as its OpenAPI generator does (older
-    # ones list the routes themselves).
-    iterate = getattr(routing, "iter_route_contexts", iter)
-    for context in iterate(app.routes):
-        if not isinstance(getattr(context, "original_route", context), APIRoute):
-            continue
-        for method in sorted(context.methods or ()):
-            label = f"{method} {context.path}"
-            if context.include_in_schema:
-                scopes[label] = required_scope(context.dependant)
-            else:
-                hidden.add(label)
-    return scopes, hidden
-
-
-@dataclass
-class FuzzReport:
-    """What a pass sent and what failed, per operation label."""
-
-    examples: Counter[str] = field(default_factory=Counter)
-    valid: set[str] = field(default_factory=set)  # operations sent at least one valid request
-    failures: dict[str, list[str]] = field(default_factory=dict)
-
-    def failed(self, label: str, error: BaseException) -> None:
-        """Record a failure of the operation `label`."""
-        notes = "".join(f"\n{note}" for note in getattr(error, "__notes__", ()))
-        self.failures.setdefault(label, []).append(f"{type(error).__name__}: {error}{notes}")
-
-    def summary(self) -> str:
-        """Every failure, grouped by operation."""
-        return "\n\n".join(
-            f"== {label}\n" + "\n".join(errors) for label, errors in sorted(self.failures.items())
-        )
-
-
-def run_cases(
-    strategy: SearchStrategy[Case],
-    *,
-    max_examples: int,
-    label: str,
-    report: FuzzReport,
-    send: Callable[[Case], None],
-) -> None:
-    """Send up to `max_examples` cases drawn from `strategy`; failures go to `report`."""
-
-    @hypothesis.settings(HYPOTHESIS, max_examples=max_examples)
-    @hypothesis.given(case=strategy)
-    def each(case: Case) -> None:
-        report.examples[label] += 1
-        if case.meta is None or case.meta.generation.mode.is_positive:
-            report.valid.add(label)
-        send(case)
-
-    try:
-        each()
-    except hypothesis.errors.Unsatisfiable:
-        pass  # nothing to generate (e.g. invalid data for a route without parameters)
-    except (Exception, BaseExceptionGroup) as exc:  # schemathesis's failures are a group
-        report.failed(label, exc)
 
 
 def request(
@@ -429,47 +247,10 @@ def backlog(runtime: Runtime) -> list[str]:
     ]
 
 
-PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "code", "errors"}
-
-
-def is_problem(response: Response, code: str) -> bool:
-    """True if `response` is a problem (RFC 9457, `application/problem+json`) with `code` about
-    the request, and nothing else."""
-    if response.headers.get("content-type") != ["application/problem+json"]:
-        return False
-    try:
-        parsed = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return False
-    return (
-        isinstance(parsed, dict)
-        and set(parsed) == PROBLEM_MEMBERS
-        and parsed["code"] == code
-        and parsed["type"] == f"https://leadflow.dev/problems/{code}"
-        and parsed["status"] == response.status_code
-        and isinstance(parsed["detail"], str)
-        and unquote(parsed["instance"]) == unquote(urlsplit(response.request.url).path)
-        and isinstance(parsed["errors"], list)
-    )
-
-
 @pytest.fixture
 def admin_key(runtime: Runtime) -> str:
     """A key that holds every scope."""
     return make_key(runtime, "admin")
-
-
-def test_every_route_is_classified_as_keyed_signed_public_or_hidden(runtime: Runtime) -> None:
-    """Each route needs a scope, or is a vendor webhook or a public route listed with a reason;
-    the OpenAPI lists exactly the routes in the schema."""
-    assert runtime.app is not None
-    scopes, hidden = route_table(runtime.app)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", runtime.app)
-    assert {op.label for op in operations(schema)} == set(scopes)
-    assert hidden == set(HIDDEN)
-    unkeyed = {label for label, scope in scopes.items() if scope is None}
-    assert unkeyed == set(PUBLIC) | set(SIGNED), "a route without a scope must be listed"
-    assert {scope for scope in scopes.values() if scope} <= set(SCOPES)
 
 
 def test_no_operation_answers_5xx_or_breaks_its_schema(
@@ -516,82 +297,6 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
     assert worker_problems(runtime, caplog.get_records("call")) == []
     ready = request(runtime.app, "GET", "/readyz")
     assert ready.status_code == 200, ready.text
-
-
-@pytest.mark.parametrize("credential", ["no key", "an unknown key"])
-def test_every_non_health_route_refuses_a_request_without_key(
-    runtime: Runtime, credential: str
-) -> None:
-    """Without a valid key, every route but the public ones answers 401 with only the error
-    body; the public ones do not ask for a key."""
-    assert runtime.app is not None
-    schema = schemathesis.openapi.from_asgi("/openapi.json", runtime.app)
-    headers = {} if credential == "no key" else {"Authorization": "Bearer lf_" + "x" * 43}
-    report = FuzzReport()
-
-    def send(case: Case) -> None:
-        # Schemathesis makes up a bearer key for an operation under the ApiKey scheme: none here.
-        case.headers = {k: v for k, v in (case.headers or {}).items() if k != "Authorization"}
-        response = case.call(headers=headers)
-        assert (response.request.headers.get("Authorization") is None) == (not headers)
-        case.validate_response(response, checks=CHECKS)
-        label = case.operation.label
-        if label in PUBLIC:
-            assert response.status_code not in (401, 403), f"{label} asked for a key"
-        else:
-            assert response.status_code == 401, f"{label} answered {response.status_code}"
-            assert is_problem(response, "unauthorized"), response.text
-
-    for operation in operations(schema):
-        run_cases(
-            operation.as_strategy(),
-            max_examples=AUTH_EXAMPLES,
-            label=operation.label,
-            report=report,
-            send=send,
-        )
-    assert not report.failures, report.summary()
-
-
-def scoped_sender(*, scope: str, key: str, needed: str | None) -> Callable[[Case], None]:
-    """Sends a case with a key of `scope` alone to a route needing `needed`, and checks that
-    the route refuses it (403, or 401 for a vendor webhook) or not, as it must."""
-
-    def send(case: Case) -> None:
-        response = case.call(headers={"Authorization": f"Bearer {key}"})
-        case.validate_response(response, checks=CHECKS)
-        label, status = case.operation.label, response.status_code
-        if label in SIGNED:
-            assert status == 401, f"{label} took a {scope} key for a signature: {status}"
-            assert is_problem(response, "unauthorized"), response.text
-        elif needed is None or scope in (needed, "admin"):
-            assert status not in (401, 403), f"{label} refused a {scope} key: {status}"
-        else:
-            assert status == 403, f"{label} let a {scope} key in: {status}"
-            assert is_problem(response, "forbidden"), response.text
-
-    return send
-
-
-def test_every_route_refuses_a_key_without_its_scope(runtime: Runtime) -> None:
-    """With a key of each single scope, each route that needs another scope answers 403 with
-    only the error body, and one that needs this scope does not refuse; a key is no credential
-    for a vendor webhook (401)."""
-    assert runtime.app is not None
-    scopes, _ = route_table(runtime.app)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", runtime.app)
-    keys = {scope: make_key(runtime, scope) for scope in SCOPES}
-    report = FuzzReport()
-    for operation in operations(schema):
-        for scope, key in keys.items():
-            run_cases(
-                operation.as_strategy(),
-                max_examples=AUTH_EXAMPLES,
-                label=f"{operation.label} with a {scope} key",
-                report=report,
-                send=scoped_sender(scope=scope, key=key, needed=scopes[operation.label]),
-            )
-    assert not report.failures, report.summary()
 
 
 def forged_cursor(*parts: Any) -> str:

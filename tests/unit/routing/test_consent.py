@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from services.routing.domain.config import PlaybooksConfig
 from services.routing.domain.playbooks import check_due, consent_refusal
-from tests.unit.routing.test_playbooks import LEAD, NOW, _cart_action
+from tests.unit.routing._playbook_fixtures import LEAD, NOW, _cart_action
 
 OPT_OUT = PlaybooksConfig()
 OPT_IN = PlaybooksConfig(require_consent=True)

@@ -10,7 +10,7 @@ import pytest
 from services.routing.domain.config import PlaybooksConfig, TeamConfig
 from services.routing.domain.playbooks import Change, Plan, Touch, plan_change
 from services.routing.domain.triggers import TRIGGERS, Trigger, why_not_fired
-from tests.unit.routing.test_playbooks import LEAD
+from tests.unit.routing._playbook_fixtures import LEAD
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CONFIG = PlaybooksConfig()

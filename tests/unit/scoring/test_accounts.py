@@ -1,118 +1,32 @@
-"""The buying team: account domains, committee roles, and the account's BANT and stages."""
+"""The buying team: account domains, committee functions, involvement, overrides and the
+reasons given for each role."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.scoring.domain.accounts import (
-    AccountAssessment,
     CommitteeFunction,
     Involvement,
     Member,
-    MemberRole,
     account_domain,
-    assess_account,
     committee_function,
     involvement_by_stage,
 )
 from services.scoring.domain.free_mail import FREE_MAIL_DOMAINS
-from services.scoring.domain.model import Bant, Dimension, Evidence, Touch
 from services.scoring.domain.titles import JobFunction, Seniority, Title
-from shared.domain import FunnelStage, JourneyStage
-
-NOW = datetime(2026, 11, 30, tzinfo=UTC)
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-
-def _evidence(rule: str) -> tuple[Evidence, ...]:
-    return (Evidence(event_id=None, type="declared", at=None, rule=rule, points=1),)
-
-
-def _dim(score: int, rule: str | None = None) -> Dimension:
-    return Dimension(score=score, met=score >= 50, evidence=_evidence(rule) if rule else ())
-
-
-def _bant(
-    *,
-    budget: int = 0,
-    authority: int = 0,
-    need: int = 0,
-    timing: int = 0,
-    rule: str | None = None,
-) -> Bant:
-    return Bant(
-        budget=_dim(budget, rule and f"{rule}-budget"),
-        authority=_dim(authority, rule and f"{rule}-authority"),
-        need=_dim(need, rule and f"{rule}-need"),
-        timing=_dim(timing, rule and f"{rule}-timing"),
-    )
-
-
-def _title(
-    raw: str = "Specialist",
-    seniority: Seniority | None = Seniority.INDIVIDUAL,
-    function: JobFunction | None = JobFunction.OTHER,
-) -> Title:
-    return Title(raw=raw, seniority=seniority, function=function)
-
-
-def _touches(lead_id: str, *days_ago: float, type_: str = "page_view") -> tuple[Touch, ...]:
-    return tuple(
-        Touch(event_id=f"{lead_id}-{i}", type=type_, occurred_at=NOW - timedelta(days=d))
-        for i, d in enumerate(days_ago)
-    )
-
-
-def _member(
-    lead_id: str,
-    *,
-    title: Title | None = None,
-    bant: Bant | None = None,
-    funnel: FunnelStage | None = None,
-    journey: JourneyStage | None = None,
-    touches: Sequence[Touch] = (),
-    declared_decision_maker: bool = False,
-    involvement_override: Involvement | None = None,
-    function_override: CommitteeFunction | None = None,
-) -> Member:
-    return Member(
-        lead_id=lead_id,
-        title=title or _title(),
-        bant=bant or _bant(),
-        funnel_stage=funnel,
-        journey_stage=journey,
-        touches=tuple(touches),
-        declared_decision_maker=declared_decision_maker,
-        involvement_override=involvement_override,
-        function_override=function_override,
-    )
-
-
-def _assess(
-    *members: Member, engaged_days: float = 30.0, met_thresholds: dict[str, int] | None = None
-) -> AccountAssessment:
-    return assess_account(
-        domain="acme.com",
-        members=members,
-        now=NOW,
-        engaged_days=engaged_days,
-        met_thresholds=met_thresholds or {},
-    )
-
-
-def _role(assessment: AccountAssessment, lead_id: str) -> MemberRole:
-    return next(r for r in assessment.members if r.lead_id == lead_id)
-
-
-VP_SALES = _title("VP Sales", Seniority.VP, JobFunction.SALES)
-ENGINEER = _title("Process Engineer", Seniority.INDIVIDUAL, JobFunction.ENGINEERING)
-
+from shared.domain import JourneyStage
+from tests.unit.scoring._account_fixtures import (
+    ENGINEER,
+    VP_SALES,
+    _assess,
+    _member,
+    _role,
+    _title,
+    _touches,
+)
 
 # --- account domain -----------------------------------------------------------------------
 
@@ -350,70 +264,7 @@ def test_function_override_away_from_reviewer_drops_the_area() -> None:
     assert (role.function, role.reviewer_area) == (CommitteeFunction.USER, None)
 
 
-# --- account BANT -------------------------------------------------------------------------
-
-
-def test_authority_is_met_when_a_decision_maker_is_engaged() -> None:
-    assessment = _assess(
-        _member("a", bant=_bant(authority=10), touches=_touches("a", 1)),
-        _member("vp", title=VP_SALES, bant=_bant(authority=30), touches=_touches("vp", 2)),
-    )
-    assert assessment.decision_maker_engaged is True
-    assert assessment.bant.authority.met is True
-    assert assessment.bant.authority.score == 50
-
-
-def test_authority_keeps_the_engaged_decision_makers_higher_score() -> None:
-    assessment = _assess(
-        _member(
-            "vp", title=VP_SALES, bant=_bant(authority=80, rule="vp"), touches=_touches("vp", 2)
-        ),
-    )
-    assert assessment.bant.authority.score == 80
-    assert assessment.bant.authority.evidence == _evidence("vp-authority")
-
-
-def test_declared_decision_maker_engaged_meets_authority() -> None:
-    assessment = _assess(_member("a", declared_decision_maker=True, touches=_touches("a", 1)))
-    assert assessment.decision_maker_engaged is True
-    assert assessment.bant.authority.met is True
-
-
-def test_authority_is_not_met_when_the_only_decision_maker_is_inactive() -> None:
-    assessment = _assess(
-        _member("a", bant=_bant(authority=20), touches=_touches("a", 1)),
-        _member("vp", title=VP_SALES, bant=_bant(authority=90), touches=_touches("vp", 60)),
-    )
-    assert assessment.decision_maker_engaged is False
-    assert assessment.bant.authority.met is False
-    assert assessment.bant.authority.score == 49
-
-
-def test_authority_below_the_cap_is_kept_when_no_decision_maker_is_engaged() -> None:
-    assessment = _assess(_member("a", bant=_bant(authority=20), touches=_touches("a", 1)))
-    assert assessment.bant.authority.score == 20
-    assert assessment.bant.authority.met is False
-
-
-def test_budget_need_and_timing_each_take_the_strongest_member() -> None:
-    assessment = _assess(
-        _member("a", bant=_bant(budget=70, need=10, timing=40, rule="a"), touches=_touches("a", 1)),
-        _member("b", bant=_bant(budget=20, need=60, timing=30, rule="b")),
-        _member("c", bant=_bant(budget=10, need=5, timing=55, rule="c")),
-    )
-    bant = assessment.bant
-    assert (bant.budget.score, bant.budget.evidence) == (70, _evidence("a-budget"))
-    assert (bant.need.score, bant.need.evidence) == (60, _evidence("b-need"))
-    assert (bant.timing.score, bant.timing.evidence) == (55, _evidence("c-timing"))
-    assert bant.budget.met and bant.need.met and bant.timing.met
-
-
-def test_met_is_judged_at_each_dimension_s_threshold() -> None:
-    member = _member("a", bant=_bant(budget=60, need=60), touches=_touches("a", 1))
-    assessment = _assess(member, met_thresholds={"budget": 70})
-    assert assessment.bant.budget.score == 60
-    assert assessment.bant.budget.met is False
-    assert assessment.bant.need.met is True  # not named: the default 50
+# --- involvement per journey stage --------------------------------------------------------
 
 
 def test_involvement_is_kept_per_journey_stage_the_strongest_or_the_override() -> None:
@@ -432,72 +283,7 @@ def test_involvement_is_kept_per_journey_stage_the_strongest_or_the_override() -
     assert involvement_by_stage(fixed, stage=None, role=role) == fixed
 
 
-# --- stages -------------------------------------------------------------------------------
-
-
-def test_account_funnel_stage_is_the_furthest_among_engaged_members() -> None:
-    assessment = _assess(
-        _member("a", funnel=FunnelStage.INTEREST, touches=_touches("a", 1)),
-        _member("b", funnel=FunnelStage.INTENT, touches=_touches("b", 2)),
-        _member("gone", funnel=FunnelStage.PURCHASE, touches=_touches("gone", 90)),
-    )
-    assert assessment.funnel_stage == FunnelStage.INTENT
-
-
-def test_account_funnel_stage_uses_all_members_when_none_is_engaged() -> None:
-    assessment = _assess(
-        _member("a", funnel=FunnelStage.INTEREST),
-        _member("b", funnel=FunnelStage.EVALUATION, touches=_touches("b", 90)),
-    )
-    assert assessment.funnel_stage == FunnelStage.EVALUATION
-
-
-def test_account_journey_stage_is_the_furthest_among_engaged_members() -> None:
-    assessment = _assess(
-        _member("a", journey=JourneyStage.SOLUTION_EXPLORATION, touches=_touches("a", 1)),
-        _member("b", journey=JourneyStage.VALIDATION, touches=_touches("b", 2)),
-        _member("gone", journey=JourneyStage.CONSENSUS_CREATION, touches=_touches("gone", 90)),
-    )
-    assert assessment.journey_stage == JourneyStage.VALIDATION
-
-
-@pytest.mark.parametrize("rejection", ["committee_rejected", "deal_rejected", "sales_rejected"])
-def test_newest_rejection_sends_the_account_back_to_requirements_building(rejection: str) -> None:
-    assessment = _assess(
-        _member("a", journey=JourneyStage.CONSENSUS_CREATION, touches=_touches("a", 3, 5)),
-        _member(
-            "b",
-            journey=JourneyStage.CONSENSUS_CREATION,
-            touches=_touches("b", 1, type_=rejection),
-        ),
-    )
-    assert assessment.journey_stage == JourneyStage.REQUIREMENTS_BUILDING
-
-
-def test_rejection_followed_by_another_members_activity_does_not_send_the_account_back() -> None:
-    assessment = _assess(
-        _member("a", journey=JourneyStage.CONSENSUS_CREATION, touches=_touches("a", 1)),
-        _member(
-            "b",
-            journey=JourneyStage.VALIDATION,
-            touches=_touches("b", 3, type_="committee_rejected"),
-        ),
-    )
-    assert assessment.journey_stage == JourneyStage.CONSENSUS_CREATION
-
-
-def test_rejection_never_moves_the_journey_forward() -> None:
-    assessment = _assess(
-        _member(
-            "a",
-            journey=JourneyStage.PROBLEM_IDENTIFICATION,
-            touches=_touches("a", 1, type_="committee_rejected"),
-        ),
-    )
-    assert assessment.journey_stage == JourneyStage.PROBLEM_IDENTIFICATION
-
-
-# --- reasons and the empty account ----------------------------------------------------------
+# --- reasons ------------------------------------------------------------------------------
 
 
 def test_every_role_has_reasons_written_as_sentences() -> None:
@@ -519,14 +305,3 @@ def test_every_role_has_reasons_written_as_sentences() -> None:
 def test_override_is_explained_in_the_reasons() -> None:
     assessment = _assess(_member("o", involvement_override=Involvement.DRIVER))
     assert any("by hand" in reason for reason in _role(assessment, "o").reasons)
-
-
-def test_account_without_members_has_zero_bant_and_no_stages() -> None:
-    assessment = _assess()
-    zero = Dimension(score=0, met=False)
-    assert assessment.members == ()
-    assert assessment.bant == Bant(budget=zero, authority=zero, need=zero, timing=zero)
-    assert assessment.funnel_stage is None
-    assert assessment.journey_stage is None
-    assert assessment.decision_maker_engaged is False
-    assert assessment.domain == "acme.com"
