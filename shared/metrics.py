@@ -173,4 +173,6 @@ RUNTIME_METRIC_NAMES = (
     "leadflow_action_deferrals_total",
     "leadflow_sla_breaches_total",
     "leadflow_leads",
+    "leadflow_consumer_paused",
+    "leadflow_outage",
 )
