@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from leadflow.clicommon import CliError, JsonOption, load_settings, safe_url
+from leadflow.clicommon import CliError, JsonOption, load_settings, safe_url, utc_option
 from leadflow.output import print_json, print_table
 from leadflow.progress import progress_bar, stderr_is_terminal
 from shared.auth import SCOPES
@@ -201,13 +201,7 @@ def cmd_backtest(
             candidate_routing = load_config(routing)
         except ConfigError as exc:
             raise CliError(f"the candidate routing file is refused: {exc}") from exc
-    after = None
-    if since:
-        try:
-            after = datetime.fromisoformat(since)
-        except ValueError as exc:
-            raise CliError(f"--since {since!r} is not a date (YYYY-MM-DD)") from exc
-        after = after if after.tzinfo else after.replace(tzinfo=UTC)
+    after = utc_option(since or None, option="--since")
     # With --json the bar shows only to a person watching stderr; stdout gets the JSON alone.
     with (
         migrated_sessions(settings) as sessions,

@@ -3,6 +3,7 @@ the `--json` option."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -16,6 +17,18 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (only JSON 
 
 class CliError(Exception):
     """A problem the user can fix; printed without a traceback."""
+
+
+def utc_option(text: str | None, *, option: str) -> datetime | None:
+    """A date or ISO time option as an aware datetime (UTC when it names no zone); CliError
+    naming the option when it is not one."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"{option} {text!r} is not a date (YYYY-MM-DD)") from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def settings_errors(exc: ValidationError) -> list[str]:

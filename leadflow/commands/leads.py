@@ -7,14 +7,13 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
 
 from leadflow.admin import migrated_sessions
-from leadflow.clicommon import CliError, JsonOption, load_settings
+from leadflow.clicommon import CliError, JsonOption, load_settings, utc_option
 from leadflow.output import print_json, print_table
 
 leads_app = typer.Typer(help="Leads as sales tools read them.", no_args_is_help=True)
@@ -186,7 +185,7 @@ def leads_export(
         funnel_stage=funnel_stage,
         team=team,
         min_score=min_score,
-        updated_since=_utc_time(updated_since, option="--updated-since"),
+        updated_since=utc_option(updated_since, option="--updated-since"),
     )
     settings = load_settings()
     with migrated_sessions(settings) as sessions, sessions() as session:  # type: ignore[operator]
@@ -208,17 +207,6 @@ def leads_export(
                 sink.write(chunk)
     if output is not None:
         print(f"exported {total} leads to {output}", file=sys.stderr)
-
-
-def _utc_time(text: str | None, *, option: str) -> datetime | None:
-    """An option's date or ISO time as an aware UTC datetime; CliError naming the option."""
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise CliError(f"{option} {text!r} is not a date or time (YYYY-MM-DD)") from exc
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @contextlib.contextmanager
