@@ -8,6 +8,7 @@ tests of `leadflow up` start their own Tansu whatever is chosen: that is what `m
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +33,14 @@ TEST_SESSION_TIMEOUT_MS = 3_000
 # On Apache Kafka joins do not wait for the session timeout (rebalance delay 0), and 3 s let a
 # heartbeat starved of the GIL by an in-process runtime expel a consumer mid-test.
 KAFKA_TEST_SESSION_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(autouse=True)
+def _group_protocol_log() -> None:
+    """Keep kafka-python's group protocol lines (joins, member ids, errors) at INFO, so a test
+    whose consumer never joins shows, in its captured log, where the join stopped. Per test:
+    `configure_logging` quiets the whole `kafka` tree when a test starts a service."""
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
 
 
 def session_timeout_ms(kind: str) -> int:
