@@ -345,7 +345,7 @@ class ConsumerLoop:
                 if tp in kept:
                     self._to_commit.setdefault(tp, position)
             log.info("consumer %s: commit deferred by a rebalance: %s", self.name, exc)
-            self._rebalance.deferred()
+            self._rebalance.deferred(consumer)
             return
         except KafkaError:
             for tp, position in offsets.items():

@@ -20,8 +20,9 @@ kafka_join.apply()  # see shared/kafka_join.py: a join that finished between pol
 
 # While the consumer (re)joins its group the loop polls back to back, JOIN_POLL_SLICE_MS at a
 # time, doing nothing else: held records are retried after the join, on the partitions it
-# leaves. (kafka-python 3.0.12 used to lose a join that finished between two polls and start
-# over, which could keep a group rebalancing for good; shared/kafka_join.py fixes that.) After
+# leaves. (kafka-python 3.0.12 lost a join that finished between two polls and started over, and
+# never took up one a metadata or subscription change started: either could keep a group
+# rebalancing for good; shared/kafka_join.py fixes both.) After
 # JOIN_WAIT_S the outer loop runs once, and polls again.
 JOIN_POLL_SLICE_MS = 100
 JOIN_WAIT_S = 10.0
@@ -39,6 +40,29 @@ def joining_group(consumer: KafkaConsumer) -> bool:
         )
     except Exception:  # an internal that changed must not stop the loop: poll as usual
         return False
+
+
+def membership(consumer: KafkaConsumer) -> str:
+    """The member's side of its group in one line (state, generation, join task), for a
+    warning about a rebalance that does not end."""
+    try:
+        coordinator = consumer._coordinator  # kafka-python has no public call
+        task = coordinator._join_task
+        if task is None:
+            join = "none"
+        elif not task.is_done:
+            join = "in flight"
+        else:
+            join = f"done ({task.exception!r})" if task.failed() else "done, not taken up"
+        generation = coordinator._generation
+        return (
+            f"state={coordinator.state.name} generation={generation.generation_id} "
+            f"member={generation.member_id} rejoin_needed={coordinator.rejoin_needed} "
+            f"rejoining={coordinator.rejoining} join_task={join} "
+            f"coordinator={coordinator.coordinator_id} assigned={len(consumer.assignment())}"
+        )
+    except Exception as exc:  # an internal that changed: say so rather than fail the warning
+        return f"membership unknown ({exc!r})"
 
 
 def poll_through_join(
@@ -62,8 +86,8 @@ class RebalanceWatch:
         self._since: float | None = None
         self._warned = False
 
-    def deferred(self) -> None:
-        """A commit was deferred by a rebalance."""
+    def deferred(self, consumer: KafkaConsumer) -> None:
+        """A commit of `consumer` was deferred by a rebalance."""
         now = time.monotonic()
         if self._since is None:
             self._since, self._warned = now, False
@@ -73,11 +97,12 @@ class RebalanceWatch:
             self._warned = True
             log.warning(
                 "%s: group %s has been rebalancing for %.0f s with work to commit; "
-                "a member that stopped polling is dropped after %d ms",
+                "a member that stopped polling is dropped after %d ms (%s)",
                 self.worker,
                 self.group_id,
                 waited,
                 self.settings.kafka_max_poll_interval_ms,
+                membership(consumer),
             )
 
     def committed(self) -> None:

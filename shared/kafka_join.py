@@ -9,8 +9,18 @@ join takes longer than one poll can rebalance for good: reproduced on an idle Ap
 with 5 ms polls 200 ms apart (never joined in 20 s), and seen in CI as a one-member group
 "rebalancing" for the whole of a test.
 
-The fix is one condition: a finished task is awaited (its result or error is taken up at once)
-instead of replaced. Every other line is 3.0.12's. The patch applies only to the version it was
+The first fix is one condition: a finished task is awaited (its result or error is taken up at
+once) instead of replaced.
+
+The second: a join is only taken up by a poll that sees `need_rejoin()`. When a metadata
+change starts the rejoin (the leader's assignment snapshot no longer matches the metadata),
+`rejoin_needed` stays False, and the leader's new assignment makes the snapshots match again
+while the task runs; the next poll then sees nothing to rejoin, the finished join is never taken
+up, and the member stays REBALANCING with its heartbeat off until the group expels it (seen in
+CI as a group "rebalancing" for a whole test, its commits refused, and LeaveGroup answered
+UnknownMemberId). So a join in flight sets `rejoin_needed` until it is taken up.
+
+Every other line is 3.0.12's. The patch applies only to the version it was
 written against; another version is left alone and logged, so an upgrade is a conscious step
 (`tests/integration/shared/test_group_join.py` fails on both brokers without the fix).
 """
@@ -52,6 +62,11 @@ async def _join_group_async(self: Any, timeout_ms: float | None = None) -> bool:
                 self.rejoining = True
                 _kafka_log.debug("Disabling heartbeat during join-group")
                 self._disable_heartbeat()
+            # The second fix: until this join is taken up, the member needs to rejoin. A rejoin
+            # that a metadata change started has `rejoin_needed` False, and the leader's own
+            # assignment makes the metadata check pass again, so without this the next poll
+            # saw no rejoin to do and never took the finished join up: REBALANCING for good.
+            self.rejoin_needed = True
             self._join_task = self._manager.call_soon(self._do_join_and_sync_async)
         try:
             assignment_bytes = await self._manager.wait_for(self._join_task, timer.timeout_ms)

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from kafka import KafkaConsumer
 
-import shared.group  # noqa: F401  (applies the fix, as every consumer loop does)
 from shared.config import Settings
+from shared.group import membership  # importing it applies the fix, as every loop does
 from shared.kafka import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -26,14 +26,8 @@ def joined(consumer: KafkaConsumer) -> bool:
 
 
 def described(consumer: KafkaConsumer, topic: str) -> str:
-    """The member's side of the group, for a failure message."""
-    coordinator = consumer._coordinator
-    return (
-        f"state={coordinator.state} generation={coordinator._generation} "
-        f"need_rejoin={coordinator.need_rejoin()} join_task={coordinator._join_task} "
-        f"assignment={sorted(p.partition for p in consumer.assignment())} "
-        f"partitions={consumer.partitions_for_topic(topic)}"
-    )
+    """The member's side of the group and the topic's partitions, for a failure message."""
+    return f"{membership(consumer)} partitions={consumer.partitions_for_topic(topic)}"
 
 
 def test_a_consumer_that_polls_briefly_with_long_gaps_still_joins_its_group(
@@ -71,5 +65,56 @@ def test_a_consumer_that_polls_briefly_with_long_gaps_still_joins_its_group(
             time.sleep(0.2)
         assert joined(consumer), described(consumer, topic)
         assert consumer._coordinator._generation.generation_id == generation
+    finally:
+        consumer.close(autocommit=False)
+
+
+def test_a_rejoin_after_a_subscription_change_is_taken_up_by_the_next_poll(settings: Settings):
+    # The rejoin a subscription change starts (here: a second topic) finishes between two polls,
+    # as above. Unpatched, the JoinGroup it sent recorded the new subscription as joined, so no
+    # later poll saw a rejoin to do and took the finished join up: the member stayed
+    # rebalancing without partitions, its heartbeat off, until the group expelled it. (A
+    # leader's metadata change, a topic given more partitions, went the same way.)
+    ensure_topics(settings=settings)
+    first, second = settings.topic_touch_events, settings.topic_lead_changes
+    session_timeout = settings.kafka_session_timeout_ms
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"grow-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        session_timeout_ms=session_timeout,
+        heartbeat_interval_ms=max(100, session_timeout // 3),
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            consumer.partitions_for_topic(first) and consumer.partitions_for_topic(second)
+        ):
+            time.sleep(0.1)
+        consumer.subscribe([first])
+        deadline = time.monotonic() + 30
+        while not joined(consumer) and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=5)
+            time.sleep(0.2)
+        assert joined(consumer), described(consumer, first)
+        generation = consumer._coordinator._generation.generation_id
+        expected = {
+            (topic, partition)
+            for topic in (first, second)
+            for partition in consumer.partitions_for_topic(topic)
+        }
+
+        consumer.subscribe([first, second])
+
+        def holds_both() -> bool:
+            held = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+            return joined(consumer) and held == expected
+
+        deadline = time.monotonic() + 30
+        while not holds_both() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=5)
+            time.sleep(0.2)
+        assert holds_both(), f"the rejoin was never taken up: {described(consumer, second)}"
+        assert consumer._coordinator._generation.generation_id != generation
     finally:
         consumer.close(autocommit=False)
