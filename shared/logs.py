@@ -131,7 +131,7 @@ def resolve_format(fmt: str, *, stream: TextIO) -> str:
         return "json"
 
 
-class _LeadflowHandler(logging.StreamHandler[TextIO]):
+class LeadflowLogHandler(logging.StreamHandler[TextIO]):
     """The handler `configure_logging` installs; its own type so a second call can find it."""
 
 
@@ -151,10 +151,10 @@ def configure_logging(
     numeric = levels[level.upper()]
 
     root = logging.getLogger()
-    for existing in [h for h in root.handlers if isinstance(h, _LeadflowHandler)]:
+    for existing in [h for h in root.handlers if isinstance(h, LeadflowLogHandler)]:
         root.removeHandler(existing)
         existing.close()
-    handler = _LeadflowHandler(target)
+    handler = LeadflowLogHandler(target)
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(numeric)

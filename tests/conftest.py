@@ -25,6 +25,7 @@ from leadflow.runtime import Runtime
 from shared.auth import create_key
 from shared.config import Settings
 from shared.db import make_engine, metadata, upgrade
+from shared.logs import LeadflowLogHandler
 from tests.kafka.broker import KafkaBroker, kafka_version
 
 # Short enough that a consumer joins its group in ~1-2 s on Tansu (design.md); the test Kafka
@@ -36,11 +37,19 @@ KAFKA_TEST_SESSION_TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(autouse=True)
-def _group_protocol_log() -> None:
+def _test_logging() -> Iterator[None]:
     """Keep kafka-python's group protocol lines (joins, member ids, errors) at INFO, so a test
-    whose consumer never joins shows, in its captured log, where the join stopped. Per test:
-    `configure_logging` quiets the whole `kafka` tree when a test starts a service."""
+    whose consumer never joins shows, in its captured log, where the join stopped (per test:
+    `configure_logging` quiets the whole `kafka` tree). And take away the handler a test's
+    `configure_logging` put on the root logger: its stream is closed once the test is over."""
     logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if isinstance(handler, LeadflowLogHandler) and handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def session_timeout_ms(kind: str) -> int:
