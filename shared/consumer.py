@@ -19,7 +19,7 @@ from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from shared import metrics
+from shared import group, metrics
 from shared.config import Settings
 from shared.faults import (
     Dependency,
@@ -116,14 +116,16 @@ class ConsumerLoop:
             heartbeat_interval_ms=max(100, session_ms // 3),
             max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
             max_poll_records=self.settings.consumer_max_poll_records,
+            # A member assigned nothing because a topic's partitions were not in its metadata
+            # yet rejoins when a refresh shows them: every 30 s, not kafka-python's 5 minutes.
+            metadata_max_age_ms=group.METADATA_MAX_AGE_MS,
         )
         # Know the topics' partitions before joining. Kafka forms a group at once
         # (group.initial.rebalance.delay.ms=0 in tests); a leader that assigns before its first
         # metadata answer assigns nothing, and kafka-python 3 then may not rejoin until its next
-        # metadata refresh (metadata.max.age.ms, 5 min): seen here as consumers without
-        # partitions in ~1 of 12 joins. Tansu's slow joins hid it.
-        for topic in self.topics:
-            consumer.partitions_for_topic(topic)
+        # metadata refresh (metadata.max.age.ms, 5 min by default; 30 s here): seen as
+        # consumers without partitions in ~1 of 12 joins. Tansu's slow joins hid it.
+        group.await_partitions(consumer, topics=self.topics, stop=self._stop, name=self.name)
         consumer.subscribe(self.topics)
         return consumer
 

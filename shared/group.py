@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -28,6 +29,42 @@ JOIN_POLL_SLICE_MS = 100
 JOIN_WAIT_S = 10.0
 # How long a stopping loop waits for a join under way, so it can commit its durable work.
 STOP_JOIN_WAIT_S = 5.0
+# How often a consumer refreshes its metadata (kafka-python's default is 5 minutes): a member
+# assigned nothing because a topic's partitions were not in its metadata yet rejoins when a
+# refresh shows them.
+METADATA_MAX_AGE_MS = 30_000
+# How long a starting consumer waits for its topics' partitions to show in its metadata.
+PARTITIONS_WAIT_S = 15.0
+
+
+def await_partitions(
+    consumer: KafkaConsumer,
+    *,
+    topics: Sequence[str],
+    stop: threading.Event,
+    name: str,
+    wait_s: float = PARTITIONS_WAIT_S,
+) -> bool:
+    """Wait (at most `wait_s`) until the consumer's metadata has partitions for every topic, so
+    that its group's leader assigns them: a topic another process created a moment ago may not
+    be in it yet. False (and a warning) if some never showed."""
+    deadline = time.monotonic() + wait_s
+    waiting = list(topics)
+    while True:
+        waiting = [t for t in waiting if not consumer.partitions_for_topic(t)]
+        if not waiting:
+            return True
+        if time.monotonic() >= deadline or stop.is_set():
+            log.warning(
+                "consumer %s: no partitions known for %s after %.0f s; joining anyway (the "
+                "group rebalances when a metadata refresh shows them)",
+                name,
+                ",".join(waiting),
+                wait_s,
+            )
+            return False
+        stop.wait(0.2)
+        consumer.topics()  # a fresh metadata request (partitions_for_topic uses the cache)
 
 
 def joining_group(consumer: KafkaConsumer) -> bool:

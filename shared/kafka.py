@@ -45,10 +45,12 @@ def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            # Kafka answers CreateTopics before every broker's metadata has the new topics; a
-            # consumer that joins its group in between is assigned nothing and waits for its
-            # next metadata refresh (minutes). Wait for the partitions and their leaders.
-            _wait_for_leaders(admin, [t.name for t in missing], timeout_s=timeout_s)
+        # Kafka answers CreateTopics before every broker's metadata has the new topics; a
+        # consumer that joins its group in between is assigned nothing and waits for its next
+        # metadata refresh. Wait for the partitions and their leaders, of the topics that
+        # existed too: another process (services start side by side) may have created them a
+        # moment ago. Once they are there this is one DescribeTopics round trip.
+        _wait_for_leaders(admin, wanted, timeout_s=timeout_s)
     finally:
         admin.close()
 

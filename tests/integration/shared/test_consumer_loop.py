@@ -10,7 +10,8 @@ import psycopg
 import psycopg.errors
 import pytest
 import sqlalchemy.exc as sa_exc
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewPartitions
 
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
@@ -294,3 +295,44 @@ def test_after_batch_failure_does_not_stop_the_loop(settings: Settings, producer
     loop.stop()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_partitions_added_to_a_topic_are_consumed_within_a_minute(
+    settings: Settings, producer: AsyncProducer, broker_kind: str
+):
+    # A topic grown to spread the load: the group learns of the new partitions at a metadata
+    # refresh (kafka-python's default: every 5 minutes) and rebalances to take them on. The
+    # same refresh ends a member's wait when it joined before its topic's partitions were in
+    # its metadata (services starting side by side), which would leave it assigned nothing.
+    if broker_kind != "kafka":
+        pytest.skip("Tansu cannot add partitions to a topic (CreatePartitions); CI runs Kafka")
+    topic = settings.topic_touch_events
+    handled: list[bytes] = []
+    loop = ConsumerLoop(
+        settings=settings,
+        topics=[topic],
+        group_id=settings.group_scoring,
+        handler=lambda record: handled.append(record.value),
+        dlq=producer,
+    )
+    thread = run_loop(loop)
+    try:
+        before = settings.kafka_topic_partitions
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        try:
+            admin.create_partitions({topic: NewPartitions(total_count=before + 2)})
+        finally:
+            admin.close()
+        sender = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        try:
+            for partition in (before, before + 1):
+                sender.send(topic, value=f"p{partition}".encode(), partition=partition)
+            sender.flush(30)
+        finally:
+            sender.close()
+        wait_until(
+            lambda: sorted(handled) == [f"p{before}".encode(), f"p{before + 1}".encode()], 60
+        )
+    finally:
+        loop.stop()
+        thread.join(10)
