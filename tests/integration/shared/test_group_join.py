@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from kafka import KafkaConsumer
@@ -30,13 +31,9 @@ def described(consumer: KafkaConsumer, topic: str) -> str:
     return f"{membership(consumer)} partitions={consumer.partitions_for_topic(topic)}"
 
 
-def test_a_consumer_that_polls_briefly_with_long_gaps_still_joins_its_group(
-    settings: Settings,
-):
-    # 5 ms polls 200 ms apart: the join round trip finishes between two polls. Unpatched,
-    # kafka-python threw that result away and sent a new JoinGroup each time (on Apache Kafka
-    # 4.1 it never joined in 20 s, 3 tries out of 3); with the fix it joins in about a second.
-    ensure_topics(settings=settings)
+def member(settings: Settings, *, topics: list[str]) -> KafkaConsumer:
+    """A consumer of a group of its own, not subscribed yet, that knows `topics`' partitions
+    (a leader that knows none assigns none, which is not what these tests are about)."""
     session_timeout = settings.kafka_session_timeout_ms
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
@@ -45,18 +42,33 @@ def test_a_consumer_that_polls_briefly_with_long_gaps_still_joins_its_group(
         session_timeout_ms=session_timeout,
         heartbeat_interval_ms=max(100, session_timeout // 3),
     )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(map(consumer.partitions_for_topic, topics)):
+        time.sleep(0.1)
+    return consumer
+
+
+def poll_briefly_with_gaps(consumer: KafkaConsumer, *, until: Callable[[], bool]) -> None:
+    """5 ms polls 200 ms apart, until `until()` holds or 30 s pass: a join round trip
+    finishes between two polls."""
+    deadline = time.monotonic() + 30
+    while not until() and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=5)
+        time.sleep(0.2)
+
+
+def test_a_consumer_that_polls_briefly_with_long_gaps_still_joins_its_group(
+    settings: Settings,
+):
+    # Unpatched, kafka-python threw a join that finished between two polls away and sent a new
+    # JoinGroup each time (on Apache Kafka 4.1 it never joined in 20 s, 3 tries out of 3); with
+    # the fix it joins in about a second.
+    ensure_topics(settings=settings)
     topic = settings.topic_touch_events
+    consumer = member(settings, topics=[topic])
     try:
-        # The topic's partitions in the member's metadata first: a leader that knows none
-        # assigns none, which is not what this test is about.
-        deadline = time.monotonic() + 10
-        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
-            time.sleep(0.1)
         consumer.subscribe([topic])
-        deadline = time.monotonic() + 30
-        while not joined(consumer) and time.monotonic() < deadline:
-            consumer.poll(timeout_ms=5)
-            time.sleep(0.2)
+        poll_briefly_with_gaps(consumer, until=lambda: joined(consumer))
         assert joined(consumer), f"the consumer never joined: {described(consumer, topic)}"
         # And it stays joined: no rebalance of its own making on the next polls.
         generation = consumer._coordinator._generation.generation_id
@@ -77,25 +89,10 @@ def test_a_rejoin_after_a_subscription_change_is_taken_up_by_the_next_poll(setti
     # leader's metadata change, a topic given more partitions, went the same way.)
     ensure_topics(settings=settings)
     first, second = settings.topic_touch_events, settings.topic_lead_changes
-    session_timeout = settings.kafka_session_timeout_ms
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=f"grow-{uuid.uuid4().hex[:8]}",
-        enable_auto_commit=False,
-        session_timeout_ms=session_timeout,
-        heartbeat_interval_ms=max(100, session_timeout // 3),
-    )
+    consumer = member(settings, topics=[first, second])
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (
-            consumer.partitions_for_topic(first) and consumer.partitions_for_topic(second)
-        ):
-            time.sleep(0.1)
         consumer.subscribe([first])
-        deadline = time.monotonic() + 30
-        while not joined(consumer) and time.monotonic() < deadline:
-            consumer.poll(timeout_ms=5)
-            time.sleep(0.2)
+        poll_briefly_with_gaps(consumer, until=lambda: joined(consumer))
         assert joined(consumer), described(consumer, first)
         generation = consumer._coordinator._generation.generation_id
         expected = {
@@ -110,10 +107,7 @@ def test_a_rejoin_after_a_subscription_change_is_taken_up_by_the_next_poll(setti
             held = {(tp.topic, tp.partition) for tp in consumer.assignment()}
             return joined(consumer) and held == expected
 
-        deadline = time.monotonic() + 30
-        while not holds_both() and time.monotonic() < deadline:
-            consumer.poll(timeout_ms=5)
-            time.sleep(0.2)
+        poll_briefly_with_gaps(consumer, until=holds_both)
         assert holds_both(), f"the rejoin was never taken up: {described(consumer, second)}"
         assert consumer._coordinator._generation.generation_id != generation
     finally:
