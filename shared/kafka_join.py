@@ -18,7 +18,9 @@ change starts the rejoin (the leader's assignment snapshot no longer matches the
 while the task runs; the next poll then sees nothing to rejoin, the finished join is never taken
 up, and the member stays REBALANCING with its heartbeat off until the group expels it (seen in
 CI as a group "rebalancing" for a whole test, its commits refused, and LeaveGroup answered
-UnknownMemberId). So a join in flight sets `rejoin_needed` until it is taken up.
+UnknownMemberId). So a join in flight sets `rejoin_needed` until it is taken up, as the Java
+client does: its `rejoinNeededOrPending()` counts a pending join, and KAFKA-9815
+(apache/kafka#8420) made a metadata-triggered rebalance set `rejoinNeeded`.
 
 Every other line is 3.0.12's. The patch applies only to the version it was
 written against; another version is left alone and logged, so an upgrade is a conscious step
