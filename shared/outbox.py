@@ -9,6 +9,7 @@ every message carries an event id and consumers deduplicate by it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 
 from sqlalchemy import delete, insert, select
@@ -19,6 +20,11 @@ from shared.events import utcnow
 from shared.kafka import AsyncProducer, Headers
 
 log = logging.getLogger(__name__)
+
+# One flush at a time in a process: scoring's after-batch step and the re-score sweep both
+# flush, and two flushes side by side would each read, and publish, the same pending rows.
+# (Across processes a row may still go out twice; consumers deduplicate by event id.)
+_FLUSHING = threading.Lock()
 
 
 def enqueue(
@@ -68,7 +74,13 @@ def discard(session: Session, *, topic: str, key: bytes) -> int:
 
 def flush(*, sessions: sessionmaker[Session], producer: AsyncProducer, limit: int = 2_000) -> int:
     """Publish pending outbox messages in order and remove them; returns how many were sent
-    (`limit` a round: a poll batch's lead changes usually go in one)."""
+    (`limit` a round: a poll batch's lead changes usually go in one); one flush at a time
+    in this process, so a row is not published twice by two of its threads."""
+    with _FLUSHING:
+        return _flush(sessions=sessions, producer=producer, limit=limit)
+
+
+def _flush(*, sessions: sessionmaker[Session], producer: AsyncProducer, limit: int) -> int:
     sent = 0
     while True:
         with sessions() as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from kafka import KafkaConsumer
 from sqlalchemy import func, select
@@ -62,6 +64,48 @@ def test_committed_messages_are_published_in_order_and_removed(settings: Setting
             break
     consumer.close()
     assert values == [(b"change-0", b"e0"), (b"change-1", b"e1"), (b"change-2", b"e2")]
+
+
+def test_two_flushes_side_by_side_publish_each_message_once(settings: Settings):
+    # Scoring's after-batch step and the re-score sweep flush from their own threads.
+    ensure_topics(settings=settings)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with transaction(sessions) as session:
+        outbox.enqueue_many(
+            session,
+            messages=[
+                (settings.topic_lead_changes, b"lead-%d" % i, b"change-%d" % i, [])
+                for i in range(300)
+            ],
+        )
+    producer = AsyncProducer(settings=settings)
+    start = threading.Barrier(2)
+    sent: list[int] = []
+
+    def flush() -> None:
+        start.wait()
+        sent.append(outbox.flush(sessions=sessions, producer=producer, limit=100))
+
+    try:
+        threads = [threading.Thread(target=flush) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        producer.close()
+    assert sorted(sent) == [0, 300]
+    consumer = KafkaConsumer(
+        settings.topic_lead_changes,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5_000,
+    )
+    try:
+        values = [message.value for message in consumer]
+    finally:
+        consumer.close()
+    assert sorted(values) == sorted(b"change-%d" % i for i in range(300))
 
 
 def test_messages_stay_in_the_outbox_when_the_broker_is_unreachable(
