@@ -21,10 +21,9 @@ kafka_join.apply()  # see shared/kafka_join.py: a join that finished between pol
 
 # While the consumer (re)joins its group the loop polls back to back, JOIN_POLL_SLICE_MS at a
 # time, doing nothing else: held records are retried after the join, on the partitions it
-# leaves. (kafka-python 3.0.12 lost a join that finished between two polls and started over, and
-# never took up one a metadata or subscription change started: either could keep a group
-# rebalancing for good; shared/kafka_join.py fixes both.) After
-# JOIN_WAIT_S the outer loop runs once, and polls again.
+# leaves. After JOIN_WAIT_S the outer loop runs once, and polls again. (kafka-python 3.0.12 lost a
+# join that finished between two polls, and never took up one that a metadata or subscription
+# change started: either kept a group rebalancing for good; shared/kafka_join.py fixes both.)
 JOIN_POLL_SLICE_MS = 100
 JOIN_WAIT_S = 10.0
 # How long a stopping loop waits for a join under way, so it can commit its durable work.

@@ -64,11 +64,7 @@ async def _join_group_async(self: Any, timeout_ms: float | None = None) -> bool:
                 self.rejoining = True
                 _kafka_log.debug("Disabling heartbeat during join-group")
                 self._disable_heartbeat()
-            # The second fix: until this join is taken up, the member needs to rejoin. A rejoin
-            # that a metadata change started has `rejoin_needed` False, and the leader's own
-            # assignment makes the metadata check pass again, so without this the next poll
-            # saw no rejoin to do and never took the finished join up: REBALANCING for good.
-            self.rejoin_needed = True
+            self.rejoin_needed = True  # the second fix (docstring): taken up by the next poll
             self._join_task = self._manager.call_soon(self._do_join_and_sync_async)
         try:
             assignment_bytes = await self._manager.wait_for(self._join_task, timer.timeout_ms)
